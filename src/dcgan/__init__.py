@@ -1,0 +1,3 @@
+"""dcgan: train DCGAN-family image generators on real image collections."""
+
+__version__ = "0.1.0"

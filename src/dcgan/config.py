@@ -1,0 +1,145 @@
+"""Every training setting in one dataclass, and the presets that reproduce the published systems.
+
+A preset is a dict of overrides on `TrainConfig`'s defaults; flags override the preset; the run
+directory records the final config as `config.json`, which reproduces the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+ARCHS = ("dcgan", "dcgan-fc", "mlp")
+LOSSES = ("bce",)
+Z_DISTS = ("normal", "uniform")
+INITS = ("dcgan", "keras")
+
+
+@dataclass
+class TrainConfig:
+    # What and where.
+    data: str = "fashion-mnist"  # SOURCE: folder, .zip, CelebA root, Fashion-MNIST folder, or a name
+    split: str = "train"  # data split to train on (CelebA / Fashion-MNIST have a test split)
+    limit: int | None = None  # train on the first N images only (None: all)
+    size: int = 64  # image side in pixels; the models are built for it
+    channels: int | None = None  # 1 or 3; None: the source's own (1 for Fashion-MNIST, else 3)
+
+    # Model.
+    arch: str = "dcgan"  # dcgan (S1), dcgan-fc (S4 variant: FC heads, no BN in D), mlp (S5)
+    z_dim: int = 100  # latent size
+    z_dist: str = "normal"  # normal: N(0, 1); uniform: U(-1, 1)
+    g_channels: int = 64  # ngf: generator width at the last hidden layer
+    d_channels: int = 64  # ndf: discriminator width at the first layer
+    d_batchnorm: bool = True  # BatchNorm in D (not on its first layer), as in S1
+    mlp_hidden: int = 256  # hidden width of the MLP GAN (S5)
+    init: str = "dcgan"  # dcgan: N(0, 0.02) conv, N(1, 0.02) BN; keras: Glorot uniform (S5)
+
+    # Loss and optimisation.
+    loss: str = "bce"  # non-saturating BCE on logits
+    real_label: float = 1.0  # target for real images in the D loss (0.9: one-sided smoothing, S4)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 128
+    epochs: int = 5
+
+    # Run control.
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 50  # steps between metrics.jsonl lines (and host reads of the losses)
+    sample_grid: int = 64  # images in the fixed-noise grid saved after every epoch
+    plot_every: int = 0  # steps between plot refreshes (0: at every epoch end)
+    keep_checkpoints: int = 3  # how many latest checkpoints to keep
+
+    # Evaluation during training (0: off).
+    eval_every: int = 0  # steps between FID evaluations
+    eval_num: int = 2048  # generated images per evaluation
+
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
+
+    def validate(self) -> "TrainConfig":
+        def bad(flag: str, msg: str) -> ConfigError:
+            return ConfigError(f"--{flag.replace('_', '-')}: {msg}")
+
+        if self.arch not in ARCHS:
+            raise bad("arch", f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.loss not in LOSSES:
+            raise bad("loss", f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.z_dist not in Z_DISTS:
+            raise bad("z_dist", f"unknown latent distribution {self.z_dist!r}; choose one of {', '.join(Z_DISTS)}")
+        if self.init not in INITS:
+            raise bad("init", f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
+        if self.channels not in (None, 1, 3):
+            raise bad("channels", f"must be 1 or 3, got {self.channels}")
+        for name in ("z_dim", "g_channels", "d_channels", "mlp_hidden", "batch_size", "epochs", "log_every", "sample_grid"):
+            if getattr(self, name) < 1:
+                raise bad(name, f"must be at least 1, got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 1:
+            raise bad("limit", f"must be at least 1, got {self.limit}")
+        if not 0.0 < self.real_label <= 1.0:
+            raise bad("real_label", f"must be in (0, 1], got {self.real_label}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise bad(name, f"must be positive, got {getattr(self, name)}")
+        if self.keep_checkpoints < 1:
+            raise bad("keep_checkpoints", f"must be at least 1, got {self.keep_checkpoints}")
+        if self.eval_every < 0 or self.eval_num < 1:
+            raise bad("eval_every", "must be >= 0 with --eval-num >= 1")
+        # Size: checked against the architecture when the model is built (models.check_size).
+        from .models import check_size
+
+        check_size(self.arch, self.size)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+
+# The published systems, one row each (see shared/design/SEEDS.md), and our own defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    # S1/S2: PyTorch DCGAN on CelebA 64x64; batch 128, Adam 2e-4 (0.5, 0.999), N(0, 0.02), BCE.
+    "celeba-dcgan": dict(data="celeba", size=64, channels=3, arch="dcgan", epochs=5),
+    # S3: the same DCGAN at 96x96 on a few hundred face photos.
+    "faces-96": dict(size=96, channels=3, arch="dcgan", epochs=50),
+    # S4: D without BN and with a fully connected head, BCEWithLogits, real targets 0.9, uniform z.
+    "celeba-variant": dict(
+        data="celeba", size=64, channels=3, arch="dcgan-fc", d_batchnorm=False, real_label=0.9,
+        z_dist="uniform", epochs=5,
+    ),
+    # S5: Keras MLP GAN on Fashion-MNIST 28x28, 50 epochs, Glorot init.
+    "fashion-mlp": dict(
+        data="fashion-mnist", size=28, channels=1, arch="mlp", init="keras", epochs=50,
+    ),
+    # Our default main job: the S1 recipe adapted to 28 px grayscale.
+    "fashion-dcgan": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", epochs=2),
+}
+
+DEFAULT_PRESET = "fashion-dcgan"
+
+
+def resolve_config(preset: str | None, overrides: dict[str, Any]) -> TrainConfig:
+    """Preset defaults, then every override that is not None."""
+    name = preset or DEFAULT_PRESET
+    if name not in PRESETS:
+        raise ConfigError(f"--preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    values: dict[str, Any] = dict(PRESETS[name])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.setdefault("extra", {})
+    values["extra"] = dict(values["extra"], preset=name)
+    return TrainConfig.from_dict(values).validate()

@@ -1,0 +1,1 @@
+"""Data: sources (readers) -> store (packed uint8, decoded once) -> batches."""

@@ -1,0 +1,1 @@
+"""Image-quality metrics: FID, KID, precision/recall, and the discriminator report."""
