@@ -1,0 +1,1 @@
+"""Training loop, checkpoints hooks, plots and the run report."""
