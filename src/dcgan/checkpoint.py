@@ -102,12 +102,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def save_checkpoint(run_dir: str | Path, *, config: TrainConfig, generator: nn.Module, discriminator: nn.Module,
                     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, step: int, epoch: int,
                     images_seen: int, rng: dict[str, torch.Tensor], extra: dict[str, Any] | None = None,
-                    keep: int = 3) -> Path:
-    """Write the whole training state for `step` and drop all but the newest `keep` checkpoints."""
+                    keep: int = 3, ema: nn.Module | None = None, name: str | None = None) -> Path:
+    """Write the whole training state for `step` and drop all but the newest `keep` checkpoints.
+
+    ema: the averaged generator, saved under `G_ema.` (sampling uses it). name: write this file
+    instead of `ckpt-<step>` (e.g. best.safetensors), outside the rotation."""
     from safetensors.torch import save
 
     tensors: dict[str, torch.Tensor] = {}
-    for prefix, module in (("G", generator), ("D", discriminator)):
+    modules = [("G", generator), ("D", discriminator)] + ([("G_ema", ema)] if ema is not None else [])
+    for prefix, module in modules:
         for k, v in module.state_dict().items():
             tensors[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
     meta = {
@@ -129,8 +133,10 @@ def save_checkpoint(run_dir: str | Path, *, config: TrainConfig, generator: nn.M
     blob = save(tensors, metadata={"dcgan": json.dumps(meta), "config": config.to_json()})
     ckdir = Path(run_dir) / "checkpoints"
     ckdir.mkdir(parents=True, exist_ok=True)
-    path = ckdir / checkpoint_name(step)
+    path = ckdir / (name or checkpoint_name(step))
     atomic_write_bytes(path, blob)
+    if name:
+        return path
     for old in list_checkpoints(run_dir)[:-keep]:
         try:
             old.unlink()

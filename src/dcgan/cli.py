@@ -13,10 +13,11 @@ from typing import Any
 
 import click
 
-from .config import ARCHS, DEFAULT_PRESET, INITS, LOSSES, PRESETS, Z_DISTS, TrainConfig
+from .config import AMP_MODES, ARCHS, DEFAULT_PRESET, DIVERGENCE, INITS, LOSSES, PRESETS, SWITCHES, Z_DISTS, TrainConfig
 from .errors import DcganError
 
-CHOICES = {"arch": ARCHS, "loss": LOSSES, "z_dist": Z_DISTS, "init": INITS}
+CHOICES = {"arch": ARCHS, "loss": LOSSES, "z_dist": Z_DISTS, "init": INITS, "amp": AMP_MODES,
+           "channels_last": SWITCHES, "on_divergence": DIVERGENCE}
 # Flags spelled out on `train` with their own help; every other TrainConfig field gets a generic flag.
 EXPLICIT = {"data", "size", "epochs", "batch_size", "limit", "seed", "device", "extra"}
 

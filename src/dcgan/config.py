@@ -14,7 +14,10 @@ from typing import Any
 from .errors import ConfigError
 
 ARCHS = ("dcgan", "dcgan-fc", "mlp")
-LOSSES = ("bce",)
+LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+SWITCHES = ("auto", "on", "off")
+DIVERGENCE = ("rollback", "stop")
 Z_DISTS = ("normal", "uniform")
 INITS = ("dcgan", "keras")
 
@@ -39,8 +42,13 @@ class TrainConfig:
     init: str = "dcgan"  # dcgan: N(0, 0.02) conv, N(1, 0.02) BN; keras: Glorot uniform (S5)
 
     # Loss and optimisation.
-    loss: str = "bce"  # non-saturating BCE on logits
+    loss: str = "bce"  # bce (non-saturating, S1), hinge, lsgan, wgan-gp
     real_label: float = 1.0  # target for real images in the D loss (0.9: one-sided smoothing, S4)
+    gp_weight: float = 10.0  # gradient-penalty weight for wgan-gp
+    r1_gamma: float = 0.0  # R1 penalty on real images (0: off)
+    spectral_norm: bool = False  # spectral normalisation on every D layer
+    ema_half_life: int = 0  # EMA of G weights, half-life in images (0: off); used for sampling
+    augment: str = ""  # DiffAugment policy for D's inputs, e.g. color,translation,cutout ("": off)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
@@ -51,6 +59,9 @@ class TrainConfig:
     # Run control.
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # mixed precision: auto (bf16 on a CUDA GPU that has it, else off), off, bf16, fp16
+    channels_last: str = "auto"  # channels-last memory format: auto (on for CUDA), on, off
+    on_divergence: str = "rollback"  # on NaN/inf: rollback (last checkpoint, half the learning rates), stop
     log_every: int = 50  # steps between metrics.jsonl lines (and host reads of the losses)
     sample_grid: int = 64  # images in the fixed-noise grid saved after every epoch
     plot_every: int = 0  # steps between plot refreshes (0: at every epoch end)
@@ -72,6 +83,11 @@ class TrainConfig:
             raise bad("loss", f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.z_dist not in Z_DISTS:
             raise bad("z_dist", f"unknown latent distribution {self.z_dist!r}; choose one of {', '.join(Z_DISTS)}")
+        for name, allowed in (("amp", AMP_MODES), ("channels_last", SWITCHES), ("on_divergence", DIVERGENCE)):
+            if getattr(self, name) not in allowed:
+                raise bad(name, f"unknown value {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+        if self.ema_half_life < 0 or self.r1_gamma < 0 or self.gp_weight < 0:
+            raise bad("ema_half_life", "--ema-half-life, --r1-gamma and --gp-weight must be >= 0")
         if self.init not in INITS:
             raise bad("init", f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
         if self.channels not in (None, 1, 3):

@@ -19,19 +19,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .. import checkpoint as ckpt
 from ..config import TrainConfig
 from ..errors import CheckpointError, ConfigError, DcganError
-from ..io import make_grid, save_grid, side_by_side
-from ..losses import D_LOSSES, G_LOSSES
+from ..io import atomic_save_png, make_grid, save_grid, side_by_side
 from ..models import build_models
 from ..sample import sample_latents, to_float
 from .plots import plot_training
 from .report import write_report
-
-EXIT_INTERRUPTED = 0
-
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -163,89 +160,166 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     # Build the networks and optimisers.
     torch.manual_seed(config.seed)
     generator, discriminator = build_models(config, channels)
-    generator.to(device).train()
-    discriminator.to(device).train()
-    adam = dict(betas=(config.beta1, config.beta2))
+    if config.spectral_norm:
+        from ..models.spectral import apply_spectral_norm
+
+        apply_spectral_norm(discriminator)
+    memory_format = torch.channels_last if _use_channels_last(config, device) else torch.contiguous_format
+    generator.to(device, memory_format=memory_format).train()
+    discriminator.to(device, memory_format=memory_format).train()
+    ema = None
+    if config.ema_half_life > 0:
+        from ..ema import EMA
+
+        ema = EMA(generator, config.ema_half_life)
+    adam: dict[str, Any] = dict(betas=(config.beta1, config.beta2))
     if device.type == "cuda":
         adam["fused"] = True
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, **adam)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, **adam)
-    d_loss_fn, g_loss_fn = D_LOSSES[config.loss], G_LOSSES[config.loss]
+    loss = get_loss(config.loss)
+    if config.loss == "wgan-gp" and config.d_batchnorm and config.arch != "mlp":
+        print("warning: wgan-gp's gradient penalty is per sample; BatchNorm in D breaks it (add --no-d-batchnorm)",
+              file=sys.stderr)
+    augment = _augmenter(config.augment)
+    amp_dtype = _amp_dtype(config.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
-    # Random streams: z from its own generator (saved in checkpoints); epoch order from (seed, epoch).
+    def autocast():
+        return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+
+    # Random streams, each saved in checkpoints: z (CPU generator, same z on every device),
+    # augmentation (device generator); the epoch order is a pure function of (seed, epoch).
     z_rng = torch.Generator().manual_seed(config.seed)
+    aug_rng = torch.Generator(device=device).manual_seed(config.seed + 11)
     fixed_z = sample_latents(config, config.sample_grid, torch.Generator().manual_seed(config.seed + 7), device)
-    step, epoch, batch_index, images_seen = 0, 0, 0, 0
+    counters = {"step": 0, "epoch": 0, "batch_index": 0, "images_seen": 0, "rollbacks": 0}
     train_seconds = 0.0
     metrics_path = out / "metrics.jsonl"
-    if resume_from is not None:
-        ckpt.load_state(generator, resume_from.state("G"), "generator", resume_from.path)
-        ckpt.load_state(discriminator, resume_from.state("D"), "discriminator", resume_from.path)
-        opt_g.load_state_dict(resume_from.optimizer_state("optG"))
-        opt_d.load_state_dict(resume_from.optimizer_state("optD"))
-        z_rng.set_state(resume_from.state("rng")["z"])
-        torch.set_rng_state(resume_from.state("rng")["torch"])
-        m = resume_from.meta
-        step, epoch, batch_index, images_seen = m["step"], m["epoch"], m["extra"]["batch_index"], m["images_seen"]
+
+    def restore(ck: ckpt.Checkpoint) -> None:
+        """Load the whole training state of a checkpoint (resume and divergence rollback)."""
+        nonlocal train_seconds
+        ckpt.load_state(generator, ck.state("G"), "generator", ck.path)
+        ckpt.load_state(discriminator, ck.state("D"), "discriminator", ck.path)
+        if ema is not None:
+            ema_state = ck.state("G_ema")
+            ema.load_state_dict(ema_state if ema_state else ck.state("G"))
+        opt_g.load_state_dict(ck.optimizer_state("optG"))
+        opt_d.load_state_dict(ck.optimizer_state("optD"))
+        rng = ck.state("rng")
+        z_rng.set_state(rng["z"])
+        torch.set_rng_state(rng["torch"])
+        if "aug" in rng and device.type == "cpu":
+            aug_rng.set_state(rng["aug"])
+        elif "aug_cuda" in rng and device.type == "cuda":
+            aug_rng.set_state(rng["aug_cuda"])
+        m = ck.meta
+        counters.update(step=m["step"], epoch=m["epoch"], batch_index=m["extra"]["batch_index"],
+                        images_seen=m["images_seen"], rollbacks=m["extra"].get("rollbacks", 0))
         train_seconds = float(m["extra"].get("train_seconds", 0.0))
-        records = _read_records(metrics_path, step)
+
+    if resume_from is not None:
+        restore(resume_from)
+        records = _read_records(metrics_path, counters["step"])
         _rewrite_records(metrics_path, records)  # drop lines logged after the checkpoint
-        print(f"resuming {out} from step {step} (epoch {epoch + 1}, {images_seen} images seen)", file=sys.stderr)
+        print(f"resuming {out} from step {counters['step']} (epoch {counters['epoch'] + 1}, "
+              f"{counters['images_seen']} images seen)", file=sys.stderr)
     else:
         records = []
         (out / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
 
     def save(final: bool = False) -> Path:
-        rng = {"z": z_rng.get_state(), "torch": torch.get_rng_state()}
+        rng = {"z": z_rng.get_state(), "torch": torch.get_rng_state(),
+               ("aug_cuda" if device.type == "cuda" else "aug"): aug_rng.get_state()}
         return ckpt.save_checkpoint(
             out, config=config, generator=generator, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d,
-            step=step, epoch=epoch, images_seen=images_seen, rng=rng, keep=config.keep_checkpoints,
-            extra={"batch_index": batch_index, "channels": channels, "train_seconds": train_seconds,
-                   "num_images": num_images, "data_checksum": store.manifest.get("checksum"), "final": final},
+            ema=ema.module if ema is not None else None,
+            step=counters["step"], epoch=counters["epoch"], images_seen=counters["images_seen"], rng=rng,
+            keep=config.keep_checkpoints,
+            extra={"batch_index": counters["batch_index"], "channels": channels, "train_seconds": train_seconds,
+                   "num_images": num_images, "data_checksum": store.manifest.get("checksum"), "final": final,
+                   "rollbacks": counters["rollbacks"]},
         )
+
+    def log(rec: dict[str, Any]) -> None:
+        records.append(rec)
+        with open(metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
 
     def epoch_order(e: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(config.seed * 1_000_003 + e)
         return torch.randperm(num_images, generator=g).to(device)
 
-    def write_samples(tag: str) -> None:
-        generator.eval()
-        with torch.no_grad():
-            fake = generator(fixed_z)
-        generator.train()
-        save_grid(fake, out / "samples" / f"{tag}.png", nrow=int(math.sqrt(config.sample_grid)) or None,
-                  metadata={"Software": "dcgan", "dcgan:synthetic": "true", "dcgan:step": str(step)})
+    def sampler() -> torch.nn.Module:
+        return ema.module if ema is not None else generator
 
-    def finish_outputs() -> None:
+    @torch.no_grad()
+    def fixed_samples() -> torch.Tensor:
+        g = sampler()
+        was = g.training
+        g.eval()
+        fake = g(fixed_z).float()
+        g.train(was)
+        return fake
+
+    def end_of_epoch() -> None:
+        fake = fixed_samples()
+        save_grid(fake, out / "samples" / f"epoch_{counters['epoch']:04d}.png", nrow=int(math.sqrt(config.sample_grid)),
+                  metadata={"Software": "dcgan", "dcgan:synthetic": "true", "dcgan:step": str(counters["step"])})
+        # Mode-collapse signal: spread of the fixed-noise samples relative to real images.
+        diversity = sample_diversity(fake, to_float(data[: min(len(fake), num_images)]))
+        log({"step": counters["step"], "epoch": counters["epoch"], "sample_diversity": diversity})
+        if diversity < 0.2:
+            print(f"warning: epoch {counters['epoch']}: fixed-noise samples are {diversity:.2f}x as varied as real "
+                  "images: possible mode collapse (see samples/)", file=sys.stderr)
         plot_training(records, out / "plots")
-        generator.eval()
-        with torch.no_grad():
-            fake = generator(fixed_z)
-        generator.train()
-        n = config.sample_grid
-        real = store.images[: min(n, num_images)]
-        grid_nrow = int(math.sqrt(n)) or None
-        save_grid_arr = side_by_side(make_grid(real, nrow=grid_nrow), make_grid(fake, nrow=grid_nrow))
-        from PIL import Image
+        save()
 
-        from ..io import atomic_save_png
+    def diverged() -> None:
+        """Non-finite loss or weights: roll back to the last good checkpoint with half the learning rates."""
+        step = counters["step"]
+        cks = ckpt.list_checkpoints(out)
+        if config.on_divergence == "stop" or counters["rollbacks"] >= 3 or not cks:
+            why = "--on-divergence stop" if config.on_divergence == "stop" else (
+                "no checkpoint to roll back to" if not cks else "3 rollbacks did not help")
+            raise DivergenceError(f"training diverged at step {step} (non-finite loss or weights; {why}); "
+                                  f"last good checkpoint: {cks[-1] if cks else 'none'}; lower --lr-d/--lr-g "
+                                  "or try --loss hinge --spectral-norm")
+        rollbacks = counters["rollbacks"] + 1
+        restore(ckpt.read_checkpoint(cks[-1]))
+        counters["rollbacks"] = rollbacks
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] *= 0.5
+        del records[:]
+        records.extend(_read_records(metrics_path, counters["step"]))
+        _rewrite_records(metrics_path, records)
+        log({"step": counters["step"], "event": "rollback", "diverged_at": step,
+             "lr_g": opt_g.param_groups[0]["lr"], "lr_d": opt_d.param_groups[0]["lr"]})
+        print(f"warning: non-finite values at step {step}: rolled back to step {counters['step']} with "
+              f"learning rates halved (rollback {rollbacks} of 3)", file=sys.stderr)
 
-        atomic_save_png(Image.fromarray(save_grid_arr[:, :, 0] if save_grid_arr.shape[2] == 1 else save_grid_arr),
-                        out / "real_vs_fake.png", {"Software": "dcgan", "dcgan:synthetic": "right half"})
-        summary = {
-            "data": f"{config.data} ({store.manifest.get('kind')}, {num_images} images, split {config.split})",
-            "device": str(device),
-            "steps": step,
-            "epochs completed": f"{epoch} of {config.epochs}",
-            "images seen": images_seen,
-            "training time": f"{train_seconds:.1f} s",
-            "images/s": f"{images_seen / train_seconds:.0f}" if train_seconds > 0 else "-",
-        }
-        last = next((r for r in reversed(records) if "loss_d" in r), None)
-        if last:
-            summary.update({"last Loss_D": f"{last['loss_d']:.4f}", "last Loss_G": f"{last['loss_g']:.4f}",
-                            "last D(x)": f"{last['d_real_mean']:.4f}", "last D(G(z))": f"{last['d_fake_mean_after']:.4f}"})
-        write_report(out, config.to_dict(), summary)
+    def evaluate_now(step: int) -> None:
+        """FID/KID of the sampling generator; the best checkpoint by FID is kept as best.safetensors."""
+        from ..evaluate import evaluate_during_training
+
+        result = evaluate_during_training(sampler(), config, store, config.eval_num, device, step)
+        best_before = min((r["fid"] for r in records if "fid" in r), default=math.inf)
+        log({"step": step, "epoch": counters["epoch"] + 1, **{k: v for k, v in result.items()
+                                                              if isinstance(v, (int, float, str))}})
+        if result["fid"] < best_before:
+            save_best()
+        if bar is not None:
+            bar.write(f"step {step}: FID {result['fid']:.2f}" + (f" KID {result['kid']:.4f}" if "kid" in result else ""))
+
+    def save_best() -> None:
+        rng = {"z": z_rng.get_state(), "torch": torch.get_rng_state()}
+        ckpt.save_checkpoint(out, config=config, generator=generator, discriminator=discriminator, opt_g=opt_g,
+                             opt_d=opt_d, ema=ema.module if ema is not None else None, step=counters["step"],
+                             epoch=counters["epoch"], images_seen=counters["images_seen"], rng=rng,
+                             extra={"batch_index": counters["batch_index"], "channels": channels, "best": True},
+                             name="best.safetensors")
 
     stop = StopFlag()
     stop.install()
@@ -253,92 +327,107 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total_steps, initial=min(step, total_steps), unit="step", dynamic_ncols=True,
+        bar = tqdm(total=total_steps, initial=min(counters["step"], total_steps), unit="step", dynamic_ncols=True,
                    file=sys.stderr, desc="train")
     # Sums over the logging interval, kept on the device: loss_d, loss_g, D(x), D(G(z)) before/after.
     sums = torch.zeros(5, device=device)
     interval_steps, interval_images = 0, 0
     t_interval = time.perf_counter()
     real_label = config.real_label
-    interrupted = False
+    params = list(generator.parameters()) + list(discriminator.parameters())
+    order, order_epoch = None, -1
     try:
-        while step < total_steps and epoch < config.epochs:
-            order = epoch_order(epoch)
-            while batch_index < steps_per_epoch and step < total_steps:
-                # Fetch training data.
-                idx = order[batch_index * batch_size : (batch_index + 1) * batch_size]
-                real = to_float(data[idx])
-                n = real.shape[0]
-                z = sample_latents(config, n, z_rng, device)
+        while counters["step"] < total_steps and counters["epoch"] < config.epochs:
+            # Fetch training data: this epoch's permutation, sliced on the device.
+            if order_epoch != counters["epoch"]:
+                order, order_epoch = epoch_order(counters["epoch"]), counters["epoch"]
+            b = counters["batch_index"]
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            real = to_float(data[idx]).contiguous(memory_format=memory_format)
+            n = real.shape[0]
+            z = sample_latents(config, n, z_rng, device)
 
-                # (1) Update D: maximise log D(x) + log(1 - D(G(z))); real and fake pass D separately.
+            # (1) Update D: real and fake batches pass D separately (BatchNorm statistics as in S1).
+            with autocast():
                 fake = generator(z)
-                d_real = discriminator(real)
-                d_fake = discriminator(fake.detach())
-                loss_real, loss_fake = d_loss_fn(d_real, d_fake, real_label)
+                d_real = discriminator(augment(real, aug_rng))
+                d_fake = discriminator(augment(fake.detach(), aug_rng))
+                loss_real, loss_fake = loss.d_loss(d_real.float(), d_fake.float(), real_label)
                 loss_d = loss_real + loss_fake
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
+            if loss.needs_gradient_penalty:
+                loss_d = loss_d + loss.gradient_penalty(discriminator, real, fake.detach().float(), config.gp_weight)
+            if config.r1_gamma > 0:
+                loss_d = loss_d + r1_penalty(discriminator, augment(real, aug_rng), config.r1_gamma)
+            opt_d.zero_grad(set_to_none=True)
+            scaler.scale(loss_d).backward()
+            scaler.step(opt_d)
 
-                # (2) Update G: maximise log D(G(z)) with the freshly updated D.
-                d_fake_after = discriminator(fake)
-                loss_g = g_loss_fn(d_fake_after)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
+            # (2) Update G: maximise log D(G(z)) against the freshly updated D.
+            with autocast():
+                d_fake_after = discriminator(augment(fake, aug_rng))
+                loss_g = loss.g_loss(d_fake_after.float())
+            opt_g.zero_grad(set_to_none=True)
+            scaler.scale(loss_g).backward()
+            scaler.step(opt_g)
+            scaler.update()
 
-                # Accumulate statistics on the device; no host sync here.
+            # Update G_ema; accumulate statistics on the device (no host sync here).
+            if ema is not None:
+                ema.update(generator, n)
+            with torch.no_grad():
+                sums += torch.stack([loss_d.detach().float(), loss_g.detach().float(),
+                                     torch.sigmoid(d_real.detach().float()).mean(),
+                                     torch.sigmoid(d_fake.detach().float()).mean(),
+                                     torch.sigmoid(d_fake_after.detach().float()).mean()])
+            counters["step"] += 1
+            counters["batch_index"] += 1
+            counters["images_seen"] += n
+            interval_steps += 1
+            interval_images += n
+            step = counters["step"]
+            end_of_epoch_now = counters["batch_index"] >= steps_per_epoch
+
+            # Log: one host read per interval; the divergence check rides on it.
+            if step % config.log_every == 0 or end_of_epoch_now or step >= total_steps or stop.requested:
                 with torch.no_grad():
-                    sums += torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(d_real).mean(),
-                                         torch.sigmoid(d_fake).mean(), torch.sigmoid(d_fake_after).mean()])
-                step += 1
-                batch_index += 1
-                images_seen += n
-                interval_steps += 1
-                interval_images += n
-
-                # Log: one host read per interval.
-                end_of_epoch = batch_index >= steps_per_epoch
-                if step % config.log_every == 0 or end_of_epoch or step >= total_steps or stop.requested:
-                    vals = (sums / interval_steps).tolist()
-                    now = time.perf_counter()
-                    dt = now - t_interval
-                    train_seconds += dt
-                    if not all(math.isfinite(v) for v in vals):
-                        raise DcganError(f"training diverged at step {step} (non-finite loss); the last good "
-                                         f"checkpoint is in {out / 'checkpoints'}; resume with a lower --lr-d/--lr-g")
-                    rec = {"step": step, "epoch": epoch + 1, "loss_d": vals[0], "loss_g": vals[1],
-                           "d_real_mean": vals[2], "d_fake_mean_before": vals[3], "d_fake_mean_after": vals[4],
-                           "images_per_second": interval_images / dt if dt > 0 else 0.0,
-                           "elapsed": train_seconds, "images_seen": images_seen}
-                    records.append(rec)
-                    with open(metrics_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(rec) + "\n")
+                    weights_ok = torch.stack([p.detach().float().abs().sum() for p in params]).sum().isfinite()
+                vals = (sums / interval_steps).tolist()
+                now = time.perf_counter()
+                dt = now - t_interval
+                train_seconds += dt
+                sums.zero_()
+                interval_steps, interval_images_logged, interval_images = 0, interval_images, 0
+                if not (all(math.isfinite(v) for v in vals) and bool(weights_ok)):
                     if bar is not None:
-                        bar.set_postfix_str(f"Loss_D {vals[0]:.3f} Loss_G {vals[1]:.3f} D(x) {vals[2]:.3f} "
-                                            f"D(G(z)) {vals[3]:.3f}/{vals[4]:.3f} {rec['images_per_second']:.0f} img/s",
-                                            refresh=False)
-                    sums.zero_()
-                    interval_steps, interval_images = 0, 0
-                    if config.plot_every and step % config.plot_every == 0:
-                        plot_training(records, out / "plots")
+                        bar.n = counters["step"]
+                    diverged()
+                    order_epoch = -1
                     t_interval = time.perf_counter()
+                    continue
+                rec = {"step": step, "epoch": counters["epoch"] + 1, "loss_d": vals[0], "loss_g": vals[1],
+                       "d_real_mean": vals[2], "d_fake_mean_before": vals[3], "d_fake_mean_after": vals[4],
+                       "images_per_second": interval_images_logged / dt if dt > 0 else 0.0,
+                       "elapsed": train_seconds, "images_seen": counters["images_seen"]}
+                log(rec)
                 if bar is not None:
-                    bar.update(1)
-                if stop.requested:
-                    interrupted = True
-                    break
-            if interrupted:
-                break
-            if batch_index >= steps_per_epoch:
-                # End of epoch: samples from the fixed noise, plots, checkpoint.
-                epoch += 1
-                batch_index = 0
-                write_samples(f"epoch_{epoch:04d}")
-                plot_training(records, out / "plots")
-                save()
+                    bar.set_postfix_str(f"Loss_D {vals[0]:.3f} Loss_G {vals[1]:.3f} D(x) {vals[2]:.3f} "
+                                        f"D(G(z)) {vals[3]:.3f}/{vals[4]:.3f} {rec['images_per_second']:.0f} img/s",
+                                        refresh=False)
+                if config.plot_every and step % config.plot_every == 0:
+                    plot_training(records, out / "plots")
+                if config.eval_every and step % config.eval_every == 0:
+                    evaluate_now(step)
                 t_interval = time.perf_counter()
+            if bar is not None:
+                bar.update(1)
+            if end_of_epoch_now:
+                # End of epoch: samples from the fixed noise, plots, checkpoint.
+                counters["epoch"] += 1
+                counters["batch_index"] = 0
+                end_of_epoch()
+                t_interval = time.perf_counter()
+            if stop.requested:
+                break
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -347,12 +436,99 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     stop.restore()
     if bar is not None:
         bar.close()
+    interrupted = stop.requested
+    step = counters["step"]
+    epoch = counters["epoch"]
+    images_seen = counters["images_seen"]
 
     # Finish: final checkpoint (unless the epoch end just wrote it), real-vs-fake, plots, report.
     last = ckpt.list_checkpoints(out)
     if not last or last[-1].name != ckpt.checkpoint_name(step):
         save(final=not interrupted)
-    finish_outputs()
+    plot_training(records, out / "plots")
+    grid_nrow = int(math.sqrt(config.sample_grid))
+    real_grid = make_grid(store.images[: min(config.sample_grid, num_images)], nrow=grid_nrow)
+    both = side_by_side(real_grid, make_grid(fixed_samples(), nrow=grid_nrow))
+    atomic_save_png(Image.fromarray(both[:, :, 0] if both.shape[2] == 1 else both), out / "real_vs_fake.png",
+                    {"Software": "dcgan", "dcgan:synthetic": "right half"})
+    summary = {
+        "data": f"{config.data} ({store.manifest.get('kind')}, {num_images} images, split {config.split})",
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "steps": step,
+        "epochs completed": f"{epoch} of {config.epochs}",
+        "images seen": images_seen,
+        "training time": f"{train_seconds:.1f} s",
+        "images/s": f"{images_seen / train_seconds:.0f}" if train_seconds > 0 else "-",
+    }
+    last_rec = next((r for r in reversed(records) if "loss_d" in r), None)
+    if last_rec:
+        summary.update({"last Loss_D": f"{last_rec['loss_d']:.4f}", "last Loss_G": f"{last_rec['loss_g']:.4f}",
+                        "last D(x)": f"{last_rec['d_real_mean']:.4f}",
+                        "last D(G(z))": f"{last_rec['d_fake_mean_after']:.4f}"})
+    evals = [r for r in records if "fid" in r]
+    if evals:
+        best = min(evals, key=lambda r: r["fid"])
+        summary["best FID"] = f"{best['fid']:.2f} at step {best['step']} (checkpoints/best.safetensors)"
+    write_report(out, config.to_dict(), summary)
     if interrupted:
         print(f"stopped at step {step}; resume with: dcgan train --out {out} --resume", file=sys.stderr)
     return out
+
+
+class DivergenceError(DcganError):
+    """Training produced NaN/inf and could not be rolled back."""
+
+    exit_code = 3
+
+
+def get_loss(name: str) -> Any:
+    from ..losses import LOSSES
+
+    if name not in LOSSES:
+        raise ConfigError(f"--loss: unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    return LOSSES[name]
+
+
+def r1_penalty(discriminator: torch.nn.Module, real: torch.Tensor, gamma: float) -> torch.Tensor:
+    from ..losses import r1_penalty as penalty
+
+    return penalty(discriminator, real, gamma)
+
+
+def _augmenter(policy: str) -> Any:
+    """DiffAugment for D's inputs (real and fake, in both steps), or the identity."""
+    if not policy:
+        return lambda x, rng: x
+    from ..augment import diff_augment, parse_policy
+
+    parse_policy(policy)
+    return lambda x, rng: diff_augment(x, policy, generator=rng)
+
+
+def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode == "fp16":
+        return torch.float16
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16
+
+
+def _use_channels_last(config: TrainConfig, device: torch.device) -> bool:
+    if config.arch == "mlp":
+        return False
+    return config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda")
+
+
+@torch.no_grad()
+def sample_diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
+    """Mean pairwise distance between generated images over the same for real ones (1 ~ as varied)."""
+    def spread(x: torch.Tensor) -> float:
+        flat = x.float().flatten(1)
+        if len(flat) < 2:
+            return 0.0
+        return float(torch.pdist(flat).mean())
+
+    r = spread(real)
+    return spread(fake) / r if r > 0 else 0.0

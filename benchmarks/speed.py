@@ -1,0 +1,193 @@
+"""Training speed: the conventional pipeline against dcgan's default path, on one machine, in one run.
+
+Conventional = what the PyTorch DCGAN example does: per-image JPEG decode + resize + crop in
+DataLoader workers, eager fp32, host sync every step (loss.item()). dcgan = `dcgan.train.trainer`
+with its defaults: the packed uint8 store in (device) memory, batches sampled on the device, one
+host read per logging interval, bf16 + channels-last + fused Adam on CUDA.
+
+Measures images/s, seconds per CelebA-sized epoch (202,599 images at 64x64) and the one-time
+packing cost of a folder of synthetic CelebA-sized JPEGs (178x218). Prints a table, writes JSON.
+
+    python benchmarks/speed.py                        # CPU-sized defaults (a few minutes on 2 cores)
+    python benchmarks/speed.py --images 202599 --steps 300 --large-batch 1024 --workers 16   # GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CELEBA_IMAGES = 202_599
+
+
+def _write_jpegs(args: tuple[str, int, int, int]) -> None:
+    from PIL import Image
+
+    folder, start, stop, seed = args
+    rng = np.random.default_rng(seed + start)
+    for i in range(start, stop):
+        # Smooth random colour fields compress like photos (not like white noise).
+        small = rng.integers(0, 256, (14, 12, 3), dtype=np.uint8)
+        img = Image.fromarray(small).resize((178, 218), Image.BICUBIC)
+        img.save(os.path.join(folder, f"{i + 1:06d}.jpg"), quality=90)
+
+
+def make_celeba_like(folder: Path, n: int, workers: int) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    chunk = max(1, n // (workers * 4))
+    jobs = [(str(folder), s, min(n, s + chunk), 0) for s in range(0, n, chunk)]
+    with ProcessPoolExecutor(workers) as ex:
+        list(ex.map(_write_jpegs, jobs))
+    return time.perf_counter() - t
+
+
+class JpegFolder(torch.utils.data.Dataset):
+    """The reference pipeline's dataset: decode, resize, center-crop, normalise per image."""
+
+    def __init__(self, folder: Path, size: int) -> None:
+        self.files = sorted(folder.glob("*.jpg"))
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        from PIL import Image
+
+        img = Image.open(self.files[i]).convert("RGB")
+        w, h = img.size
+        s = self.size / min(w, h)
+        img = img.resize((max(self.size, round(w * s)), max(self.size, round(h * s))), Image.BILINEAR)
+        w, h = img.size
+        left, top = (w - self.size) // 2, (h - self.size) // 2
+        img = img.crop((left, top, left + self.size, top + self.size))
+        x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float().div(127.5).sub(1)
+        return x
+
+
+def conventional(folder: Path, device: torch.device, batch: int, steps: int, workers: int, warmup: int) -> float:
+    from dcgan.config import resolve_config
+    from dcgan.models import build_models
+
+    cfg = resolve_config("celeba-dcgan", {"data": str(folder)})
+    g, d = build_models(cfg, 3)
+    g.to(device), d.to(device)
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    loader = torch.utils.data.DataLoader(JpegFolder(folder, 64), batch_size=batch, shuffle=True, num_workers=workers,
+                                         drop_last=True, persistent_workers=workers > 0)
+    bce = torch.nn.BCEWithLogitsLoss()
+    done, t0, seen = 0, None, 0
+    while done < warmup + steps:
+        for real in loader:
+            if done == warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t0, seen = time.perf_counter(), 0
+            real = real.to(device)
+            n = real.shape[0]
+            z = torch.randn(n, 100, 1, 1, device=device)
+            fake = g(z)
+            errd = bce(d(real), torch.ones(n, device=device)) + bce(d(fake.detach()), torch.zeros(n, device=device))
+            opt_d.zero_grad()
+            errd.backward()
+            opt_d.step()
+            errg = bce(d(fake), torch.ones(n, device=device))
+            opt_g.zero_grad()
+            errg.backward()
+            opt_g.step()
+            errd.item(), errg.item()  # the reference prints these every step: a host sync
+            done += 1
+            seen += n
+            if done >= warmup + steps:
+                break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - t0)
+
+
+def ours(folder: Path, device: torch.device, batch: int, steps: int, warmup: int, cache: Path) -> float:
+    from dcgan.config import resolve_config
+    from dcgan.train.trainer import train
+
+    cfg = resolve_config("celeba-dcgan", {"data": str(folder), "batch_size": batch, "device": str(device),
+                                          "log_every": steps, "epochs": 10_000, "sample_grid": 16})
+    with tempfile.TemporaryDirectory() as tmp:
+        # Warm-up interval first (allocator, cuDNN autotuning), then one timed interval of `steps`.
+        cfg.log_every = warmup
+        run = train(cfg, Path(tmp) / "warm", progress=False, max_steps=warmup, cache_dir=cache)
+        del run
+        cfg.log_every = steps
+        run = train(cfg, Path(tmp) / "run", progress=False, max_steps=steps + 1, cache_dir=cache)
+        recs = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+        timed = [r for r in recs if "images_per_second" in r and r["step"] == steps]
+        return float(timed[0]["images_per_second"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=4000, help="synthetic CelebA-sized JPEGs to pack and train on")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--large-batch", type=int, default=512)
+    ap.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1), help="DataLoader workers (reference)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--work-dir", default=None, help="where the JPEGs and the store go (default: a temp dir)")
+    ap.add_argument("--json", default="benchmarks/results/speed.json")
+    args = ap.parse_args()
+
+    from dcgan.data.store import open_store
+    from dcgan.train.trainer import resolve_device
+
+    device = resolve_device(args.device)
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="dcgan-speed-"))
+    folder, cache = work / "img_align_celeba", work / "cache"
+    n_existing = len(list(folder.glob("*.jpg"))) if folder.exists() else 0
+    if n_existing != args.images:
+        print(f"writing {args.images} synthetic 178x218 JPEGs ...", file=sys.stderr)
+        make_celeba_like(folder, args.images, os.cpu_count() or 1)
+    t = time.perf_counter()
+    open_store(str(folder), 64, 3, cache_dir=cache, rebuild=True, progress=False)
+    pack_s = time.perf_counter() - t
+
+    rows = []
+    for label, fn in (
+        (f"conventional, batch {args.batch}", lambda: conventional(folder, device, args.batch, args.steps, args.workers, args.warmup)),
+        (f"dcgan default, batch {args.batch}", lambda: ours(folder, device, args.batch, args.steps, args.warmup, cache)),
+        (f"dcgan default, batch {args.large_batch}", lambda: ours(folder, device, args.large_batch, args.steps, args.warmup, cache)),
+    ):
+        ips = fn()
+        rows.append({"pipeline": label, "images_per_second": ips, "seconds_per_celeba_epoch": CELEBA_IMAGES / ips})
+        print(f"  {label}: {ips:,.0f} images/s", file=sys.stderr)
+
+    base = rows[0]["images_per_second"]
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    print(f"\ndevice: {device} ({device_name}), torch {torch.__version__}, {os.cpu_count()} CPU cores")
+    print(f"packing {args.images} JPEGs (178x218 -> 64x64): {pack_s:.1f} s = {args.images / pack_s:,.0f} images/s "
+          f"(CelebA-sized: {CELEBA_IMAGES / (args.images / pack_s):.0f} s)")
+    print(f"{'pipeline':<32}{'images/s':>12}{'s/CelebA epoch':>16}{'speed-up':>10}")
+    for r in rows:
+        print(f"{r['pipeline']:<32}{r['images_per_second']:>12,.0f}{r['seconds_per_celeba_epoch']:>16,.1f}"
+              f"{r['images_per_second'] / base:>9.1f}x")
+    out = {"device": str(device), "device_name": device_name, "torch": torch.__version__, "cpu_count": os.cpu_count(),
+           "images": args.images, "steps": args.steps, "workers": args.workers, "pack_seconds": pack_s,
+           "pack_images_per_second": args.images / pack_s, "rows": rows, "command": " ".join(sys.argv)}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

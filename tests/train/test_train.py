@@ -1,0 +1,111 @@
+"""Training end to end on tiny models: run directory contents, every preset, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from dcgan.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint
+from dcgan.config import PRESETS, resolve_config
+from dcgan.train.trainer import train
+
+TINY = dict(g_channels=8, d_channels=8, mlp_hidden=16, batch_size=16, log_every=1, sample_grid=16)
+
+
+def tiny(preset: str = "fashion-dcgan", **kw) -> "TrainConfig":  # noqa: F821
+    values = dict(TINY, data="synthetic", limit=48, epochs=2)
+    values.update(kw)
+    return resolve_config(preset, values)
+
+
+def tensors(path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path).tensors
+
+
+def test_run_directory_has_everything_the_published_systems_show(tmp_path: Path) -> None:
+    run = train(tiny(), tmp_path / "run", progress=False)
+    # metrics.jsonl: one line per logged step with the S1 statistics.
+    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == list(range(1, 7))  # 48 images / 16 per step x 2 epochs
+    keys = {"step", "epoch", "loss_d", "loss_g", "d_real_mean", "d_fake_mean_before", "d_fake_mean_after",
+            "images_per_second", "elapsed"}
+    assert keys <= set(lines[0])
+    for r in lines:
+        assert 0 < r["d_real_mean"] < 1 and 0 < r["d_fake_mean_after"] < 1 and r["loss_d"] > 0
+        assert r["images_per_second"] > 0
+    assert [r["epoch"] for r in lines] == [1, 1, 1, 2, 2, 2]
+    # Fixed-noise grids after every epoch, real vs fake, plots, report, config.
+    for name in ("samples/epoch_0001.png", "samples/epoch_0002.png", "real_vs_fake.png",
+                 "plots/losses.png", "plots/d_outputs.png", "report.html", "config.json"):
+        assert (run / name).is_file() and (run / name).stat().st_size > 0, name
+    grid = Image.open(run / "samples/epoch_0001.png")
+    assert grid.size == (4 * 30 + 2, 4 * 30 + 2)  # 16 images of 28 px, 4 per row, 2 px padding
+    assert grid.mode == "RGB"
+    html = (run / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5 and "Loss_D" in html and '"size": 28' in html
+    assert json.loads((run / "config.json").read_text())["size"] == 28
+    # Checkpoints: safetensors with G, D, both optimisers, RNG and counters.
+    cks = list_checkpoints(run)
+    assert cks and cks[-1].name == "ckpt-000000006.safetensors"
+    ck = read_checkpoint(cks[-1])
+    assert ck.meta["step"] == 6 and ck.meta["epoch"] == 2 and ck.meta["images_seen"] == 96
+    prefixes = {k.split(".")[0] for k in ck.tensors}
+    assert {"G", "D", "optG", "optD", "rng"} <= prefixes
+
+
+def test_images_change_and_losses_move_while_training(tmp_path: Path) -> None:
+    run = train(tiny(epochs=3), tmp_path / "run", progress=False)
+    a = torch.tensor(list(Image.open(run / "samples/epoch_0001.png").getdata()), dtype=torch.float)
+    b = torch.tensor(list(Image.open(run / "samples/epoch_0003.png").getdata()), dtype=torch.float)
+    assert (a - b).abs().mean() > 1.0
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_trains_a_few_steps(preset: str, tmp_path: Path) -> None:
+    size = 32 if PRESETS[preset].get("size", 64) == 64 else PRESETS[preset].get("size", 64)
+    cfg = tiny(preset, size=size, limit=32)
+    run = train(cfg, tmp_path / preset, progress=False, max_steps=2)
+    ck = read_checkpoint(list_checkpoints(run)[-1])
+    assert ck.step == 2 and ck.config.arch == PRESETS[preset].get("arch", "dcgan")
+    model = load_checkpoint(run)
+    z = torch.randn(2, cfg.z_dim)
+    assert model.generator(z).shape == (2, cfg.channels, size, size)
+
+
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight = train(tiny(epochs=3), tmp_path / "straight", progress=False)
+    # Stop mid-epoch (step 4 of 9), then resume to the end.
+    part = train(tiny(epochs=3), tmp_path / "parts", progress=False, max_steps=4)
+    assert list_checkpoints(part)[-1].name == "ckpt-000000004.safetensors"
+    train(tiny(epochs=3), part, resume=True, progress=False)
+    a, b = tensors(list_checkpoints(straight)[-1]), tensors(list_checkpoints(part)[-1])
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # The metrics log is continuous, without duplicated steps.
+    steps = [json.loads(l)["step"] for l in (part / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 10))
+
+
+def test_resume_can_extend_the_number_of_epochs(tmp_path: Path) -> None:
+    run = train(tiny(epochs=1), tmp_path / "run", progress=False)
+    train(tiny(epochs=2), run, resume=True, progress=False)
+    assert read_checkpoint(list_checkpoints(run)[-1]).meta["epoch"] == 2
+
+
+def test_same_seed_same_weights(tmp_path: Path) -> None:
+    a = train(tiny(epochs=1), tmp_path / "a", progress=False)
+    b = train(tiny(epochs=1), tmp_path / "b", progress=False)
+    c = train(tiny(epochs=1, seed=1), tmp_path / "c", progress=False)
+    ta, tb, tc = (tensors(list_checkpoints(r)[-1]) for r in (a, b, c))
+    assert all(torch.equal(ta[k], tb[k]) for k in ta)
+    assert not torch.equal(ta["G.main.0.weight"], tc["G.main.0.weight"])
+
+
+def test_checkpoint_rotation_keeps_the_newest(tmp_path: Path) -> None:
+    run = train(tiny(epochs=4, keep_checkpoints=2), tmp_path / "run", progress=False)
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt-000000009.safetensors", "ckpt-000000012.safetensors"]
