@@ -13,7 +13,18 @@ from typing import Any
 
 import click
 
-from .config import AMP_MODES, ARCHS, DEFAULT_PRESET, DIVERGENCE, INITS, LOSSES, PRESETS, SWITCHES, Z_DISTS, TrainConfig
+from .config import (
+    AMP_MODES,
+    ARCHS,
+    DEFAULT_PRESET,
+    DIVERGENCE,
+    INITS,
+    LOSSES,
+    PRESETS,
+    SWITCHES,
+    Z_DISTS,
+    TrainConfig,
+)
 from .errors import DcganError
 
 CHOICES = {"arch": ARCHS, "loss": LOSSES, "z_dist": Z_DISTS, "init": INITS, "amp": AMP_MODES,
@@ -121,6 +132,10 @@ def prepare(source: str, size: int, channels: str | None, split: str, limit: int
     click.echo(f"store: {store.path}")
 
 
+#: Settings that --resume may change: they do not alter the recipe being trained.
+RESUME_MAY_CHANGE = ("epochs", "device", "log_every", "eval_every", "eval_num", "keep_checkpoints", "on_divergence")
+
+
 @main.command()
 @click.option("--data", default=None, help="SOURCE: image folder, .zip, CelebA root, Fashion-MNIST folder, 'fashion-mnist' or 'synthetic'. Default: the preset's.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory (created; must be new unless --resume).")
@@ -147,11 +162,16 @@ def train(out: str, preset: str | None, resume: bool, max_steps: int | None, cac
 
         saved = prepare_run_dir(Path(out), resume=True)
         assert saved is not None
-        given = {k: v for k, v in overrides.items() if v is not None and k != "epochs"}
-        if given:
-            raise DcganError(f"--resume continues the saved recipe; drop {', '.join('--' + k.replace('_', '-') for k in given)} "
-                             "(only --epochs may change)")
-        config = TrainConfig.from_dict(dict(saved.config.to_dict(), epochs=overrides.get("epochs") or saved.config.epochs))
+        base = saved.config.to_dict()
+        changed = {k: v for k, v in overrides.items()
+                   if v is not None and k not in RESUME_MAY_CHANGE and base.get(k) != v}
+        if preset is not None and preset != base.get("extra", {}).get("preset"):
+            changed["preset"] = preset
+        if changed:
+            raise DcganError(f"--resume continues the saved recipe; {', '.join('--' + k.replace('_', '-') for k in changed)} "
+                             f"differ from it (only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)} may change)")
+        base.update({k: v for k, v in overrides.items() if v is not None and k in RESUME_MAY_CHANGE})
+        config = TrainConfig.from_dict(base)
     else:
         config = resolve_config(preset, overrides)
     if dry_run:
@@ -190,15 +210,9 @@ def generate(run: str, num: int, out: str, grid: str | None, seed: int, device: 
     click.echo(f"wrote {len(paths)} images to {out}" + (f" and the grid {grid}" if grid else ""))
 
 
-def _add_optional_commands() -> None:
-    try:
-        from .cli_evaluate import evaluate
-    except ImportError:  # evaluation module not installed in this build
-        return
-    main.add_command(evaluate)
+from .cli_evaluate import evaluate  # noqa: E402  (kept torch-free at import, like this module)
 
-
-_add_optional_commands()
+main.add_command(evaluate)
 
 
 if __name__ == "__main__":  # pragma: no cover

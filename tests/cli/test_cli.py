@@ -35,7 +35,7 @@ def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "run"
-    proc = dcgan("train", "--data", "synthetic", "--size", "32", "--limit", "32", "--epochs", "1", "--out", str(out), *TINY)
+    proc = dcgan("train", "--data", "synthetic", "--preset", "celeba-dcgan", "--size", "32", "--limit", "32", "--epochs", "1", "--out", str(out), *TINY)
     assert proc.returncode == 0, proc.stderr
     assert "run finished" in proc.stdout
     return out
@@ -94,6 +94,28 @@ def test_resume_through_the_cli(trained_run: Path, tmp_path: Path) -> None:
     p = dcgan("train", "--out", str(run), "--resume", "--epochs", "2", "--no-progress")
     assert p.returncode == 0, p.stderr
     assert list_checkpoints(run)[-1].name == "ckpt-000000004.safetensors"
+
+
+def test_resume_accepts_the_original_command_line(trained_run: Path, tmp_path: Path) -> None:
+    """Re-running the same command with --resume (what scripts and job schedulers do) just continues."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    p = dcgan("train", "--data", "synthetic", "--preset", "celeba-dcgan", "--size", "32", "--limit", "32",
+              "--epochs", "2", "--out", str(run), *TINY, "--resume")
+    assert p.returncode == 0, p.stderr
+    assert list_checkpoints(run)[-1].name == "ckpt-000000004.safetensors"
+
+
+def test_resume_refuses_a_changed_recipe(trained_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    one_line_error(dcgan("train", "--out", str(run), "--resume", "--size", "64", "--lr-g", "0.1"), "--size", "--lr-g", "--epochs")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
 
 
 # ---- bad input: one line naming the problem, exit status 2, nothing lost -------------------------

@@ -44,7 +44,11 @@ def check_size(arch: str, size: int) -> None:
 
 
 def build_models(config: "TrainConfig", channels: int) -> tuple["nn.Module", "nn.Module"]:
-    """Build (generator, discriminator) for the config, initialised as the config says."""
+    """Build (generator, discriminator) for the config, initialised as the config says.
+
+    Spectral normalisation is applied to D here when the config asks, so training and every
+    loader build the same module (its state dict differs from a plain D).
+    """
     from . import dcgan, mlp
     from .init import initialise
 
@@ -62,4 +66,8 @@ def build_models(config: "TrainConfig", channels: int) -> tuple["nn.Module", "nn
         raise ConfigError(f"--arch: unknown architecture {config.arch!r}")
     initialise(g, config.init)
     initialise(d, config.init)
+    if config.spectral_norm:  # after init (the parametrization keeps the initialised weight)
+        from .spectral import apply_spectral_norm
+
+        apply_spectral_norm(d)
     return g, d

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ..models import build_models
 from ..sample import sample_latents, to_float
 from .plots import plot_training
 from .report import write_report
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -148,7 +150,10 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     store = open_store(config.data, config.size, channels, split=config.split, limit=config.limit,
                        cache_dir=cache_dir, progress=progress)
     num_images = len(store)
-    data = torch.from_numpy(np.ascontiguousarray(store.images)).to(device)
+    with warnings.catch_warnings():
+        # The store is a read-only memory map; training only reads it, so no copy is made on CPU.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        data = torch.from_numpy(np.ascontiguousarray(store.images)).to(device)
     batch_size = min(config.batch_size, num_images)
     steps_per_epoch = math.ceil(num_images / batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -160,10 +165,6 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     # Build the networks and optimisers.
     torch.manual_seed(config.seed)
     generator, discriminator = build_models(config, channels)
-    if config.spectral_norm:
-        from ..models.spectral import apply_spectral_norm
-
-        apply_spectral_norm(discriminator)
     memory_format = torch.channels_last if _use_channels_last(config, device) else torch.contiguous_format
     generator.to(device, memory_format=memory_format).train()
     discriminator.to(device, memory_format=memory_format).train()

@@ -1,0 +1,363 @@
+"""Evaluate a run (or any two image sets) with the metrics of `dcgan.metrics`.
+
+Three entry points, one code path:
+
+- `evaluate_run`: sample N images from a run or checkpoint and compare them with N held-out images
+  of its data (test split; train when the source has none);
+- `evaluate_sets`: compare any two image sets, e.g. another tool's output folder with a dataset;
+- `evaluate_during_training`: FID + KID for the trainer's `--eval-every`, reusing cached
+  reference statistics so each evaluation only embeds the generated images.
+
+Real images come from the packed store; their features, mean and covariance are cached beside it
+(`metrics.reference`). Results are a flat dict: every metric value, the sample counts, the feature
+network, the data, split, checkpoint and step, the seconds taken and the embedding rate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import DataError, DcganError
+from .metrics.fid import few_samples_message
+from .metrics.registry import DEFAULT_METRICS, METRICS, parse_metrics
+
+FASHION_KIND = "fashion-mnist"
+
+
+class MetricContext:
+    """What the metric functions need, computed lazily and at most once: real and fake features
+    under each network, the real images used, the discriminator."""
+
+    def __init__(self, real_store: Any, num: int, *, fake_images: Any = None, fake_store: Any = None,
+                 discriminator: torch.nn.Module | None = None, device: torch.device | str = "cpu",
+                 batch_size: int | None = None, progress: bool = True, seed: int = 0, use_cache: bool = True,
+                 kid_subsets: int = 100, kid_subset_size: int = 1000, pr_k: int = 3) -> None:
+        if (fake_images is None) == (fake_store is None):
+            raise ValueError("give exactly one of fake_images and fake_store")
+        self.real_store = real_store
+        self.num = num
+        self.fake_images = fake_images
+        self.fake_store = fake_store
+        self.discriminator = discriminator
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.progress = progress
+        self.seed = seed
+        self.use_cache = use_cache
+        self.kid_subsets, self.kid_subset_size, self.pr_k = kid_subsets, kid_subset_size, pr_k
+        self.images_embedded = 0
+        self.embed_seconds = 0.0
+        self.reference_cached: dict[str, bool] = {}
+        self._memo: dict[str, Any] = {}
+
+    # Sample counts.
+    @property
+    def num_real(self) -> int:
+        return min(self.num, len(self.real_store))
+
+    @property
+    def num_fake(self) -> int:
+        return len(self.fake_images) if self.fake_images is not None else min(self.num, len(self.fake_store))
+
+    # Feature networks (one per process and device; loading Inception takes about a second).
+    def inception(self) -> Any:
+        from .metrics.inception import get_extractor
+
+        return get_extractor(str(self.device))
+
+    def fashion(self) -> Any:
+        from .metrics.fashion import get_fashion_extractor
+
+        return get_fashion_extractor(str(self.device))
+
+    # Real side: cached reference statistics of the store.
+    def _reference(self, store: Any, extractor: Any, label: str) -> Any:
+        from .metrics.reference import reference_stats
+
+        stats = reference_stats(store, extractor, self.num, batch_size=self.batch_size, progress=self.progress,
+                                use_cache=self.use_cache, desc=f"{label} features")
+        if not stats.cached:
+            self.images_embedded += stats.count
+            self.embed_seconds += stats.seconds
+        return stats
+
+    def _real(self, which: str) -> Any:
+        key = f"{which}_real"
+        if key not in self._memo:
+            extractor = self.inception() if which == "inception" else self.fashion()
+            stats = self._reference(self.real_store, extractor, f"real {which}")
+            self.reference_cached[which] = stats.cached
+            self._memo[key] = stats
+        return self._memo[key]
+
+    def _fake(self, which: str) -> np.ndarray:
+        key = f"{which}_fake"
+        if key not in self._memo:
+            extractor = self.inception() if which == "inception" else self.fashion()
+            if self.fake_store is not None:
+                self._memo[key] = self._reference(self.fake_store, extractor, f"fake {which}").features
+            else:
+                start = time.perf_counter()
+                self._memo[key] = extractor.extract(self.fake_images, batch_size=self.batch_size,
+                                                    progress=self.progress, desc=f"fake {which} features")
+                self.embed_seconds += time.perf_counter() - start
+                self.images_embedded += len(self.fake_images)
+        return self._memo[key]
+
+    def inception_real(self) -> Any:
+        return self._real("inception")
+
+    def inception_fake(self) -> np.ndarray:
+        return self._fake("inception")
+
+    def fashion_real(self) -> Any:
+        return self._real("fashion")
+
+    def fashion_fake(self) -> np.ndarray:
+        return self._fake("fashion")
+
+    def real_images(self) -> np.ndarray:
+        """The real images the metrics use (the same rows as the reference statistics)."""
+        from .metrics.reference import select_indices
+
+        indices = select_indices(len(self.real_store), self.num)
+        images = self.real_store.images
+        return np.asarray(images if len(indices) == len(images) else images[indices])
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared steps.
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    from .train.trainer import resolve_device
+
+    return resolve_device(device)
+
+
+def _parse(metrics: Any) -> tuple[str, ...]:
+    try:
+        return parse_metrics(metrics if metrics is not None else DEFAULT_METRICS)
+    except ValueError as e:
+        raise DcganError(f"--metrics: {e}") from None
+
+
+def _plan_metrics(metrics: Any, num_samples: int, is_fashion: bool, notes: list[str]) -> tuple[str, ...]:
+    """Requested metrics, plus fid_fashion for Fashion-MNIST and KID when FID has few samples."""
+    names = list(_parse(metrics))
+    if "fid" in names and is_fashion and "fid_fashion" not in names:
+        names.append("fid_fashion")
+    few = few_samples_message(num_samples)
+    if few and ("fid" in names or "fid_fashion" in names):
+        if "kid" not in names:
+            names.append("kid")
+        if "fid" in names:
+            notes.append(few)
+    if ("pr" in names) and num_samples <= 3:
+        raise DataError(f"--num {num_samples}: precision/recall (k=3) needs at least 4 images per set; use a larger --num")
+    if num_samples < 2:
+        raise DataError(f"--num {num_samples}: the metrics need at least 2 images per set")
+    return tuple(n for n in METRICS if n in names)
+
+
+def _open_reference(data: str, size: int, channels: int | None, split: str, cache_dir: Any, progress: bool,
+                    flag: str = "--data") -> tuple[Any, str]:
+    """Open the real images; a source without a test split falls back to train, with a note."""
+    from .data.store import open_store
+
+    try:
+        return open_store(data, size, channels, split=split, cache_dir=cache_dir, progress=progress), split
+    except DataError as e:
+        if split == "test" and "has no test split" in str(e):
+            print(f"note: {data} has no test split; evaluating against its train split", file=sys.stderr)
+            return _open_reference(data, size, channels, "train", cache_dir, progress, flag)
+        raise _reflag(e, flag) from None
+
+
+def _reflag(e: DataError, flag: str) -> DataError:
+    """The data layer names --data; for --real / --fake the user typed another flag."""
+    msg = str(e)
+    if flag != "--data" and msg.startswith("--data "):
+        msg = flag + msg[len("--data"):]
+    return type(e)(msg)
+
+
+def _compute(ctx: MetricContext, names: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in names:
+        values.update(METRICS[name].compute(ctx))
+    return values
+
+
+def _finish(result: dict[str, Any], ctx: MetricContext, names: tuple[str, ...], notes: list[str], started: float,
+            json_path: str | Path | None) -> dict[str, Any]:
+    from .metrics.inception import NAME as INCEPTION_NAME
+
+    uses_inception = any(n in names for n in ("fid", "kid", "pr"))
+    result.update({
+        "metrics": list(names),
+        "num_real": ctx.num_real,
+        "num_fake": ctx.num_fake,
+        "feature_network": INCEPTION_NAME if uses_inception else None,
+        "reference_cached": ctx.reference_cached.get("inception", ctx.reference_cached.get("fashion")),
+        "seed": ctx.seed,
+        "device": str(ctx.device),
+        "images_embedded": ctx.images_embedded,
+        "seconds": round(time.perf_counter() - started, 3),
+        "images_per_s": round(ctx.images_embedded / ctx.embed_seconds, 2) if ctx.embed_seconds > 0 else None,
+        "warnings": notes,
+    })
+    if "fid_fashion" in names:
+        result["fashion_network"] = ctx.fashion().name
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    if json_path is not None:
+        write_json(result, json_path)
+    return result
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> Path:
+    """Write the results atomically (temp file + os.replace)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise DcganError(f"--json {path}: cannot write ({e.strerror or e}); choose another path") from None
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points.
+
+
+def evaluate_run(run_or_ckpt: str | Path, data: str | None = None, metrics: Any = DEFAULT_METRICS, num: int = 10000,
+                 split: str = "test", device: str | torch.device = "auto", seed: int = 0,
+                 json_path: str | Path | None = None, progress: bool = True, batch_size: int | None = None,
+                 cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Sample `num` images from a run directory (its newest checkpoint) or checkpoint file and compare
+    them with `num` real images of `data` (None: the run's own data) from `split`.
+
+    metrics: names or 'fid,kid' (see `metrics.registry.METRICS`); fid_fashion is added for
+    Fashion-MNIST. batch_size: images per feature-network batch (None: 32 on CPU, 200 on GPU).
+    cache_dir: where packed stores live (None: $DCGAN_CACHE or ~/.cache/dcgan)."""
+    from .checkpoint import load_checkpoint
+    from .sample import sample_images
+
+    started = time.perf_counter()
+    dev = _resolve_device(device)
+    model = load_checkpoint(run_or_ckpt, dev)
+    config = model.config
+    source = data or config.data
+    real_store, used_split = _open_reference(source, config.size, model.channels, split, cache_dir, progress)
+    notes: list[str] = []
+    names = _plan_metrics(metrics, min(num, len(real_store)), real_store.manifest.get("kind") == FASHION_KIND, notes)
+    fake = sample_images(model.generator, config, num, seed=seed, device=dev)
+    ctx = MetricContext(real_store, num, fake_images=fake, discriminator=model.discriminator, device=dev,
+                        batch_size=batch_size, progress=progress, seed=seed)
+    result = _compute(ctx, names)
+    result.update({"data": source, "data_kind": real_store.manifest.get("kind"), "split": used_split,
+                   "size": config.size, "channels": model.channels, "checkpoint": str(model.path), "step": model.step})
+    return _finish(result, ctx, names, notes, started, json_path)
+
+
+def evaluate_sets(real: str, fake: str, metrics: Any = DEFAULT_METRICS, num: int = 10000, split: str = "test",
+                  size: int | None = None, device: str | torch.device = "auto", seed: int = 0,
+                  json_path: str | Path | None = None, progress: bool = True, batch_size: int | None = None,
+                  cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Compare two image sets: `real` (any SOURCE; its test split, else train) and `fake` (a folder
+    or .zip of images, e.g. another tool's output). Up to `num` images of each are used.
+
+    size: the side both sets are brought to before the metrics (None: the fake images' own, read
+    from the first one). Features of both sets are cached beside their packed stores."""
+    from .data.store import open_store
+
+    started = time.perf_counter()
+    dev = _resolve_device(device)
+    wanted = _parse(metrics)
+    if "disc" in wanted:
+        raise DcganError("--metrics disc needs a trained discriminator: evaluate a run (dcgan evaluate RUN --metrics disc), "
+                         "not --real/--fake")
+    side = size or _first_image_side(fake)
+    try:
+        fake_store = open_store(fake, side, None, split="all", cache_dir=cache_dir, progress=progress)
+    except DataError as e:
+        raise _reflag(e, "--fake") from None
+    real_store, used_split = _open_reference(real, side, None, split, cache_dir, progress, flag="--real")
+    notes: list[str] = []
+    count = min(num, len(real_store), len(fake_store))
+    names = _plan_metrics(wanted, count, real_store.manifest.get("kind") == FASHION_KIND, notes)
+    ctx = MetricContext(real_store, count, fake_store=fake_store, device=dev, batch_size=batch_size,
+                        progress=progress, seed=seed)
+    result = _compute(ctx, names)
+    result.update({"data": real, "data_kind": real_store.manifest.get("kind"), "split": used_split, "fake": fake,
+                   "size": side, "checkpoint": None, "step": None})
+    return _finish(result, ctx, names, notes, started, json_path)
+
+
+def _first_image_side(folder: str) -> int:
+    """The smaller side of the first image in `folder` (the store center-crops to a square)."""
+    from PIL import Image
+
+    from .data.sources import IMAGE_EXTENSIONS
+
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise DataError(f"--fake {folder}: no such folder")
+    if not path.is_dir():
+        raise DataError(f"--fake {folder}: not a folder; give a folder of generated images (or pass --size for a .zip)")
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            try:
+                with Image.open(Path(root) / name) as img:
+                    return max(8, min(img.size))
+            except (OSError, ValueError):
+                continue
+    raise DataError(f"--fake {folder}: no readable images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder; "
+                    "point --fake at a folder of generated images")
+
+
+_WARNED: set[str] = set()
+
+
+@torch.no_grad()
+def evaluate_during_training(generator: torch.nn.Module, config: Any, store_for_reference: Any, num: int,
+                             device: str | torch.device, step: int, progress: bool = True) -> dict[str, Any]:
+    """FID and KID (and fid_fashion for Fashion-MNIST) of `generator` against `store_for_reference`,
+    for the trainer's --eval-every. The same latents (config.seed) every time, so successive
+    evaluations differ only by the weights; the reference statistics are cached after the first."""
+    from .sample import sample_images
+
+    started = time.perf_counter()
+    dev = _resolve_device(device)
+    notes: list[str] = []
+    is_fashion = store_for_reference.manifest.get("kind") == FASHION_KIND
+    names = _plan_metrics(("fid", "kid"), min(num, len(store_for_reference)), is_fashion, notes)
+    fake = sample_images(generator, config, num, seed=config.seed, device=dev)
+    ctx = MetricContext(store_for_reference, num, fake_images=fake, device=dev, progress=progress, seed=config.seed)
+    result = _compute(ctx, names)
+    result.update({"step": step, "split": store_for_reference.manifest.get("split")})
+    fresh = [n for n in notes if n not in _WARNED]  # warn once per process, not at every evaluation
+    _WARNED.update(fresh)
+    result = _finish(result, ctx, names, fresh, started, None)
+    result["warnings"] = notes
+    return result

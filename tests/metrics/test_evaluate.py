@@ -1,0 +1,93 @@
+"""evaluate_run / evaluate_sets / evaluate_during_training, end to end on tiny inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dcgan import evaluate as ev
+from dcgan.config import TrainConfig
+from dcgan.errors import DcganError
+
+from .conftest import PixelFeatures
+
+
+class TinyG(nn.Module):
+    def __init__(self, z_dim: int = 100, channels: int = 1, side: int = 8) -> None:
+        super().__init__()
+        self.shape = (channels, side, side)
+        self.fc = nn.Linear(z_dim, channels * side * side)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc(z)).view(len(z), *self.shape)
+
+
+@pytest.fixture
+def cheap_networks(monkeypatch) -> dict[str, PixelFeatures]:
+    nets = {"inception": PixelFeatures(), "fashion": PixelFeatures()}
+    nets["fashion"].key, nets["fashion"].name = "pixel-fashion", "pixel-fashion (test)"
+    monkeypatch.setattr(ev.MetricContext, "inception", lambda self: nets["inception"])
+    monkeypatch.setattr(ev.MetricContext, "fashion", lambda self: nets["fashion"])
+    return nets
+
+
+def test_during_training_reuses_reference_and_adds_domain_fid(make_store, cheap_networks, capsys) -> None:
+    store = make_store(n=40, kind="fashion-mnist", split="train")
+    g = TinyG().train()
+    first = ev.evaluate_during_training(g, TrainConfig(), store, 16, "cpu", step=100, progress=False)
+    assert {"fid", "kid", "kid_std", "fid_fashion"} <= set(first) and "precision" not in first
+    assert first["step"] == 100 and first["num_real"] == 16 and first["num_fake"] == 16
+    assert first["reference_cached"] is False and first["images_embedded"] == 64  # 16 + 16 per network
+    assert g.training  # the caller's mode is kept
+    assert "2048" in capsys.readouterr().err  # few samples: warned ...
+    second = ev.evaluate_during_training(g, TrainConfig(), store, 16, "cpu", step=200, progress=False)
+    assert second["reference_cached"] is True and second["images_embedded"] == 32  # only the fakes
+    assert cheap_networks["inception"].images_seen == 16 * 3
+    assert second["fid"] == pytest.approx(first["fid"])  # same latents, same weights
+    assert "2048" not in capsys.readouterr().err  # ... once per process
+    assert second["warnings"]
+
+
+def test_metric_planning() -> None:
+    notes: list[str] = []
+    assert ev._plan_metrics("fid", 100, True, notes) == ("fid", "kid", "fid_fashion")
+    assert notes and "2048" in notes[0]
+    assert ev._plan_metrics(("pr", "fid"), 5000, False, []) == ("fid", "pr")
+    with pytest.raises(DcganError, match="--metrics: unknown metric 'fd'; choose from fid, kid, pr, disc, fid_fashion"):
+        ev._plan_metrics("fid,fd", 100, False, [])
+    with pytest.raises(DcganError, match="--num 3"):
+        ev._plan_metrics("pr", 3, False, [])
+
+
+def test_context_real_images_match_reference_rows(make_store, cheap_networks) -> None:
+    store = make_store(n=50)
+    ctx = ev.MetricContext(store, 20, fake_images=torch.zeros(20, 1, 8, 8, dtype=torch.uint8), progress=False)
+    ref = ctx.inception_real()
+    np.testing.assert_array_equal(ctx.real_images(), store.images[ref.indices])
+
+
+def test_evaluate_run_end_to_end(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    r = ev.evaluate_run(tiny_run, metrics="kid,pr,disc,fid", num=6, device="cpu", json_path=out, progress=False)
+    assert r["metrics"] == ["fid", "kid", "pr", "disc"]
+    for key in ("fid", "kid", "kid_std", "precision", "recall", "disc_accuracy", "disc_precision", "disc_recall", "disc_f1"):
+        assert np.isfinite(r[key]), key
+    assert r["num_real"] == r["num_fake"] == r["disc_num_real"] == 6
+    assert r["split"] == "test" and r["data"] == "synthetic" and r["step"] >= 1
+    assert r["checkpoint"].endswith(".safetensors") and "inception" in r["feature_network"]
+    assert r["images_embedded"] == 12 and r["images_per_s"] > 0 and r["warnings"]
+    saved = json.loads(out.read_text())
+    assert saved["fid"] == r["fid"] and saved["num_fake"] == 6
+    # The real side comes from the cache now (one FID is enough here: sqrtm of 2048x2048 takes ~12 s on CPU).
+    again = ev.evaluate_run(tiny_run, metrics="kid", num=6, device="cpu", progress=False)
+    assert again["reference_cached"] and again["images_embedded"] == 6 and again["kid"] == pytest.approx(r["kid"])
+
+
+def test_evaluate_run_bad_inputs(tmp_path: Path) -> None:
+    with pytest.raises(DcganError, match="no such run directory"):
+        ev.evaluate_run(tmp_path / "nope", num=6, device="cpu", progress=False)
