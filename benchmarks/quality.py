@@ -51,6 +51,32 @@ def train_for_budget(config: Any, out: Path, steps: int | None, seconds: float |
     return run, time.perf_counter() - start
 
 
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """['loss=hinge', 'ema_half_life=10000'] -> typed overrides, checked against TrainConfig's fields."""
+    import dataclasses
+
+    from dcgan.config import TrainConfig
+
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in types:
+            raise SystemExit(f"error: --set {item!r}: expected KEY=VALUE with KEY one of {', '.join(types)}")
+        kind = str(types[key])
+        if "bool" in kind:
+            value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif "int" in kind and "None" not in kind or kind.startswith("int"):
+            value = int(raw)
+        elif "float" in kind:
+            value = float(raw)
+        else:
+            value = raw
+        out[key] = value
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="fashion-dcgan", help="preset to train (see `dcgan presets`)")
@@ -61,6 +87,9 @@ def main() -> None:
     budget.add_argument("--seconds", type=float, default=None, help="training budget in wall-clock seconds (default 120)")
     ap.add_argument("--epochs", type=int, default=1000, help="upper bound on epochs (the budget normally stops first)")
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="train on the first N images only (small-data runs)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override any config field, e.g. --set loss=hinge --set ema_half_life=10000 (repeatable)")
     ap.add_argument("--num", type=int, default=10000, help="generated and real images for the metrics")
     ap.add_argument("--metrics", default="fid,kid,pr", help="comma-separated, see `dcgan evaluate --help`")
     ap.add_argument("--device", default="auto")
@@ -79,7 +108,8 @@ def main() -> None:
     from dcgan.evaluate import evaluate_run, write_json
 
     overrides = {"data": args.data, "size": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
-                 "seed": args.seed, "device": args.device}
+                 "seed": args.seed, "device": args.device, "limit": args.limit}
+    overrides.update(parse_sets(args.set))
     config = resolve_config(args.preset, overrides)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"benchmarks/runs/quality-{args.preset}-{stamp}")

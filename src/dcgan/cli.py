@@ -147,15 +147,22 @@ RESUME_MAY_CHANGE = ("epochs", "device", "log_every", "eval_every", "eval_num", 
 @click.option("--seed", type=int, default=None, help="Random seed (same seed, same CPU: same weights).")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N.")
 @_config_options
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="JSON or TOML file of config fields (like a run's config.json); flags override it.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many steps in total.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where packed stores live.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (metrics.jsonl is still written).")
-def train(out: str, preset: str | None, resume: bool, max_steps: int | None, cache_dir: str | None,
-          dry_run: bool, no_progress: bool, **overrides: Any) -> None:
+def train(out: str, preset: str | None, config_file: str | None, resume: bool, max_steps: int | None,
+          cache_dir: str | None, dry_run: bool, no_progress: bool, **overrides: Any) -> None:
     """Train a generator on --data and write everything into the run directory --out."""
-    from .config import resolve_config
+    from .config import load_config_file, resolve_config
+
+    if config_file:
+        file_preset, file_values = load_config_file(config_file)
+        preset = preset or file_preset
+        overrides = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
 
     if resume:
         from .train.trainer import prepare_run_dir

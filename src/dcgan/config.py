@@ -20,6 +20,12 @@ SWITCHES = ("auto", "on", "off")
 DIVERGENCE = ("rollback", "stop")
 Z_DISTS = ("normal", "uniform")
 INITS = ("dcgan", "keras")
+SELECTION_METRICS = ("fid", "fid_fashion", "kid")  # lower is better; usable to pick the best checkpoint
+
+
+def selection_metric(config: "TrainConfig") -> str:
+    """The metric that picks the best checkpoint: the first of --eval-metrics."""
+    return config.eval_metrics.split(",")[0].strip().lower()
 
 
 @dataclass
@@ -70,6 +76,7 @@ class TrainConfig:
     # Evaluation during training (0: off).
     eval_every: int = 0  # steps between FID evaluations
     eval_num: int = 2048  # generated images per evaluation
+    eval_metrics: str = "fid,kid"  # metrics for --eval-every; the first picks best.safetensors (fid_fashion: fast on CPU)
 
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
 
@@ -106,6 +113,16 @@ class TrainConfig:
             raise bad("keep_checkpoints", f"must be at least 1, got {self.keep_checkpoints}")
         if self.eval_every < 0 or self.eval_num < 1:
             raise bad("eval_every", "must be >= 0 with --eval-num >= 1")
+        from .metrics.registry import parse_metrics
+
+        try:
+            first = self.eval_metrics.split(",")[0].strip().lower()
+            parse_metrics(self.eval_metrics)
+        except ValueError as e:
+            raise bad("eval_metrics", str(e)) from None
+        if first not in SELECTION_METRICS:
+            raise bad("eval_metrics", f"the first metric picks the best checkpoint; start with one of "
+                      f"{', '.join(SELECTION_METRICS)}")
         # Size: checked against the architecture when the model is built (models.check_size).
         from .models import check_size
 
@@ -159,3 +176,44 @@ def resolve_config(preset: str | None, overrides: dict[str, Any]) -> TrainConfig
     values.setdefault("extra", {})
     values["extra"] = dict(values["extra"], preset=name)
     return TrainConfig.from_dict(values).validate()
+
+
+def load_config_file(path: str) -> tuple[str | None, dict[str, Any]]:
+    """Read a --config file: JSON or TOML, parsed as plain data (no tags, no code), keys = config
+    fields (as in a run's config.json) plus an optional "preset". Returns (preset, values)."""
+    import tomllib
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix.lower() not in (".json", ".toml"):
+        raise ConfigError(f"--config {path}: use a .json or .toml file (keys are the config fields, see --dry-run)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"--config {path}: cannot read it ({e.strerror or e})") from None
+    try:
+        raw = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+    except ValueError as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
+        raise ConfigError(f"--config {path}: not valid {p.suffix[1:].upper()}: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--config {path}: expected a table of config fields at the top level")
+    preset = raw.pop("preset", None)
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(f"--config {path}: preset must be a name, got {preset!r}")
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown keys {', '.join(unknown)}; see `dcgan train --dry-run` for the fields")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = str(fields[key].type)
+        ok = (value is None and "None" in kind) or (
+            isinstance(value, bool) if kind == "bool" else
+            isinstance(value, int) and not isinstance(value, bool) if kind.startswith("int") else
+            isinstance(value, (int, float)) and not isinstance(value, bool) if kind == "float" else
+            isinstance(value, str) if kind == "str" else
+            isinstance(value, dict) if kind.startswith("dict") else False)
+        if not ok:
+            raise ConfigError(f"--config {path}: {key} = {value!r} is not a {kind}")
+        values[key] = float(value) if kind == "float" else value
+    return preset, values

@@ -341,9 +341,10 @@ _WARNED: set[str] = set()
 
 @torch.no_grad()
 def evaluate_during_training(generator: torch.nn.Module, config: Any, store_for_reference: Any, num: int,
-                             device: str | torch.device, step: int, progress: bool = True) -> dict[str, Any]:
-    """FID and KID (and fid_fashion for Fashion-MNIST) of `generator` against `store_for_reference`,
-    for the trainer's --eval-every. The same latents (config.seed) every time, so successive
+                             device: str | torch.device, step: int, progress: bool = True,
+                             metrics: Any = None) -> dict[str, Any]:
+    """config.eval_metrics (default FID and KID, plus fid_fashion for Fashion-MNIST) of `generator`
+    against `store_for_reference`, for the trainer's --eval-every. The same latents (config.seed) every time, so successive
     evaluations differ only by the weights; the reference statistics are cached after the first."""
     from .sample import sample_images
 
@@ -351,7 +352,8 @@ def evaluate_during_training(generator: torch.nn.Module, config: Any, store_for_
     dev = _resolve_device(device)
     notes: list[str] = []
     is_fashion = store_for_reference.manifest.get("kind") == FASHION_KIND
-    names = _plan_metrics(("fid", "kid"), min(num, len(store_for_reference)), is_fashion, notes)
+    wanted = metrics if metrics is not None else getattr(config, "eval_metrics", "fid,kid")
+    names = _plan_metrics(wanted, min(num, len(store_for_reference)), is_fashion, notes)
     fake = sample_images(generator, config, num, seed=config.seed, device=dev)
     ctx = MetricContext(store_for_reference, num, fake_images=fake, device=dev, progress=progress, seed=config.seed)
     result = _compute(ctx, names)

@@ -200,3 +200,15 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
     one_line_error(dcgan("generate", str(tmp_path / "junk.safetensors"), "--num", "1", "--out", str(tmp_path / "o")),
                    "junk.safetensors")
     one_line_error(dcgan("generate", str(tmp_path / "missing"), "--num", "1", "--out", str(tmp_path / "o")), "missing")
+
+
+def test_config_file_then_flags(tmp_path: Path) -> None:
+    cfg = tmp_path / "recipe.json"
+    cfg.write_text(json.dumps({"preset": "celeba-dcgan", "data": "synthetic", "size": 32, "loss": "hinge"}))
+    p = dcgan("train", "--config", str(cfg), "--size", "48", "--out", str(tmp_path / "r"), "--dry-run")
+    assert p.returncode == 0, p.stderr
+    resolved = json.loads(p.stdout)
+    assert resolved["size"] == 48 and resolved["loss"] == "hinge" and resolved["channels"] == 3
+    assert resolved["extra"]["preset"] == "celeba-dcgan"
+    cfg.write_text(json.dumps({"size": "big"}))
+    one_line_error(dcgan("train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--dry-run"), "size", "int")

@@ -56,13 +56,15 @@ def plot_training(records: Sequence[dict[str, Any]], plots_dir: str | Path) -> l
         plt.close(fig)
         written.append(plots_dir / "d_outputs.png")
 
-    evals = [r for r in records if "fid" in r]
-    if evals:
-        fig, ax = plt.subplots(figsize=(10, 5))
-        ax.plot([r["step"] for r in evals], [r["fid"] for r in evals], marker="o")
-        ax.set_title("FID during training (lower is better)")
-        ax.set_xlabel("iterations")
-        ax.set_ylabel("FID")
+    shown = [k for k in ("fid", "fid_fashion", "kid") if any(k in r for r in records)]
+    if shown:
+        fig, axes = plt.subplots(1, len(shown), figsize=(6 * len(shown), 4.5), squeeze=False)
+        for ax, k in zip(axes[0], shown):
+            evals = [r for r in records if k in r]
+            ax.plot([r["step"] for r in evals], [r[k] for r in evals], marker="o")
+            ax.set_title(f"{k} during training (lower is better)")
+            ax.set_xlabel("iterations")
+            ax.set_ylabel(k)
         _save(fig, plots_dir / "fid.png")
         plt.close(fig)
         written.append(plots_dir / "fid.png")

@@ -23,10 +23,11 @@ import torch
 from PIL import Image
 
 from .. import checkpoint as ckpt
-from ..config import TrainConfig
+from ..config import SELECTION_METRICS, TrainConfig, selection_metric
 from ..errors import CheckpointError, ConfigError, DcganError
 from ..io import atomic_save_png, make_grid, save_grid, side_by_side
 from ..models import build_models
+from ..augment import DEFAULT_POLICY
 from ..sample import sample_latents, to_float
 from .plots import plot_training
 from .report import write_report
@@ -159,8 +160,10 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     total_steps = steps_per_epoch * config.epochs
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
-    if num_images < 5000:
-        print(f"note: {num_images} training images; GANs overfit small sets quickly", file=sys.stderr)
+    if num_images < SMALL_DATA and not config.augment and resume_from is None:
+        print(f"warning: only {num_images} training images: D will overfit them; add --augment "
+              f"{DEFAULT_POLICY} (DiffAugment, measured in benchmarks/RESULTS.md) or use --preset small-faces",
+              file=sys.stderr)
 
     # Build the networks and optimisers.
     torch.manual_seed(config.seed)
@@ -301,18 +304,21 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
         print(f"warning: non-finite values at step {step}: rolled back to step {counters['step']} with "
               f"learning rates halved (rollback {rollbacks} of 3)", file=sys.stderr)
 
+    key = selection_metric(config)
+
     def evaluate_now(step: int) -> None:
         """FID/KID of the sampling generator; the best checkpoint by FID is kept as best.safetensors."""
         from ..evaluate import evaluate_during_training
 
-        result = evaluate_during_training(sampler(), config, store, config.eval_num, device, step)
-        best_before = min((r["fid"] for r in records if "fid" in r), default=math.inf)
+        result = evaluate_during_training(sampler(), config, store, config.eval_num, device, step, progress=progress)
+        best_before = min((r[key] for r in records if key in r), default=math.inf)
         log({"step": step, "epoch": counters["epoch"] + 1, **{k: v for k, v in result.items()
                                                               if isinstance(v, (int, float, str))}})
-        if result["fid"] < best_before:
+        if result[key] < best_before:
             save_best()
-        if bar is not None:
-            bar.write(f"step {step}: FID {result['fid']:.2f}" + (f" KID {result['kid']:.4f}" if "kid" in result else ""))
+        shown = ", ".join(f"{k} {result[k]:.4g}" for k in SELECTION_METRICS if k in result)
+        (bar.write if bar is not None else print)(f"step {step}: {shown} ({result['num_fake']} samples vs "
+                                                  f"{result['num_real']} {result.get('split')} images)")
 
     def save_best() -> None:
         rng = {"z": z_rng.get_state(), "torch": torch.get_rng_state()}
@@ -356,7 +362,8 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
                 loss_real, loss_fake = loss.d_loss(d_real.float(), d_fake.float(), real_label)
                 loss_d = loss_real + loss_fake
             if loss.needs_gradient_penalty:
-                loss_d = loss_d + loss.gradient_penalty(discriminator, real, fake.detach().float(), config.gp_weight)
+                loss_d = loss_d + loss.gradient_penalty(discriminator, real, fake.detach().float(), config.gp_weight,
+                                                        generator=aug_rng)
             if config.r1_gamma > 0:
                 loss_d = loss_d + r1_penalty(discriminator, augment(real, aug_rng), config.r1_gamma)
             opt_d.zero_grad(set_to_none=True)
@@ -466,14 +473,17 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
         summary.update({"last Loss_D": f"{last_rec['loss_d']:.4f}", "last Loss_G": f"{last_rec['loss_g']:.4f}",
                         "last D(x)": f"{last_rec['d_real_mean']:.4f}",
                         "last D(G(z))": f"{last_rec['d_fake_mean_after']:.4f}"})
-    evals = [r for r in records if "fid" in r]
+    evals = [r for r in records if key in r]
     if evals:
-        best = min(evals, key=lambda r: r["fid"])
-        summary["best FID"] = f"{best['fid']:.2f} at step {best['step']} (checkpoints/best.safetensors)"
+        best = min(evals, key=lambda r: r[key])
+        summary[f"best {key}"] = f"{best[key]:.4g} at step {best['step']} (checkpoints/best.safetensors)"
     write_report(out, config.to_dict(), summary)
     if interrupted:
         print(f"stopped at step {step}; resume with: dcgan train --out {out} --resume", file=sys.stderr)
     return out
+
+
+SMALL_DATA = 5000  # below this many images, training recommends DiffAugment
 
 
 class DivergenceError(DcganError):
