@@ -18,6 +18,8 @@ LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
 DIVERGENCE = ("rollback", "stop")
+LR_SCALINGS = ("none", "sqrt", "linear")
+BASE_BATCH = 128  # the batch size the published learning rates were tuned for
 Z_DISTS = ("normal", "uniform")
 INITS = ("dcgan", "keras")
 SELECTION_METRICS = ("fid", "fid_fashion", "kid")  # lower is better; usable to pick the best checkpoint
@@ -60,6 +62,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 128
+    lr_scaling: str = "none"  # large batches: none, sqrt or linear: lr x (batch_size / 128)^(1/2 or 1)
     epochs: int = 5
 
     # Run control.
@@ -90,7 +93,8 @@ class TrainConfig:
             raise bad("loss", f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.z_dist not in Z_DISTS:
             raise bad("z_dist", f"unknown latent distribution {self.z_dist!r}; choose one of {', '.join(Z_DISTS)}")
-        for name, allowed in (("amp", AMP_MODES), ("channels_last", SWITCHES), ("on_divergence", DIVERGENCE)):
+        for name, allowed in (("amp", AMP_MODES), ("channels_last", SWITCHES), ("on_divergence", DIVERGENCE),
+                              ("lr_scaling", LR_SCALINGS)):
             if getattr(self, name) not in allowed:
                 raise bad(name, f"unknown value {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         if self.ema_half_life < 0 or self.r1_gamma < 0 or self.gp_weight < 0:
@@ -128,6 +132,12 @@ class TrainConfig:
 
         check_size(self.arch, self.size)
         return self
+
+    def effective_lrs(self) -> tuple[float, float]:
+        """(lr_g, lr_d) after --lr-scaling for this batch size (sqrt: Adam's usual rule; linear: SGD's)."""
+        power = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}[self.lr_scaling]
+        factor = (self.batch_size / BASE_BATCH) ** power
+        return self.lr_g * factor, self.lr_d * factor
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

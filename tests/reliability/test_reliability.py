@@ -44,6 +44,14 @@ def newest_step(run: Path) -> int:
     return read_checkpoint(cks[-1]).step if cks else -1
 
 
+def _peek_step(run: Path) -> int:
+    """newest_step while a trainer is writing: the newest file may be replaced as we read it."""
+    try:
+        return newest_step(run)
+    except Exception:
+        return -1
+
+
 def test_sigkill_at_random_moments_never_loses_the_last_checkpoint(tmp_path: Path) -> None:
     """Kill -9 the trainer again and again; each restart resumes from the newest complete checkpoint."""
     run = tmp_path / "run"
@@ -61,7 +69,13 @@ def test_sigkill_at_random_moments_never_loses_the_last_checkpoint(tmp_path: Pat
         before = newest_step(run)
         log = tmp_path / f"log{kills}.txt"
         proc = start(run, *args, *resume, log=log)
-        time.sleep(rng.uniform(2.5, 6.0))
+        # Wait until this process has trained and saved at least once (start-up time varies with
+        # machine load), then kill it at a random moment: epochs are 4 steps, so saves are frequent
+        # and some kills land in the middle of one.
+        started = time.monotonic()
+        while _peek_step(run) <= before and proc.poll() is None and time.monotonic() - started < 60:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         kills += 1

@@ -121,3 +121,13 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
 def test_checkpoint_rotation_keeps_the_newest(tmp_path: Path) -> None:
     run = train(tiny(epochs=4, keep_checkpoints=2), tmp_path / "run", progress=False)
     assert [p.name for p in list_checkpoints(run)] == ["ckpt-000000009.safetensors", "ckpt-000000012.safetensors"]
+
+
+@pytest.mark.parametrize("rule,factor", [("none", 1.0), ("sqrt", 2.0), ("linear", 4.0)])
+def test_large_batch_learning_rate_rule(rule: str, factor: float, tmp_path: Path) -> None:
+    cfg = tiny(batch_size=512, limit=512, lr_scaling=rule, lr_g=1e-4, lr_d=3e-4)
+    assert cfg.effective_lrs() == pytest.approx((1e-4 * factor, 3e-4 * factor))
+    run = train(cfg, tmp_path / "run", progress=False, max_steps=1)
+    ck = read_checkpoint(list_checkpoints(run)[-1])
+    assert ck.optimizer_state("optG")["param_groups"][0]["lr"] == pytest.approx(1e-4 * factor)
+    assert ck.optimizer_state("optD")["param_groups"][0]["lr"] == pytest.approx(3e-4 * factor)

@@ -179,8 +179,12 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     adam: dict[str, Any] = dict(betas=(config.beta1, config.beta2))
     if device.type == "cuda":
         adam["fused"] = True
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, **adam)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, **adam)
+    lr_g, lr_d = config.effective_lrs()
+    if config.lr_scaling != "none":
+        print(f"note: --lr-scaling {config.lr_scaling} at batch {config.batch_size}: lr_g {lr_g:.3g}, lr_d {lr_d:.3g}",
+              file=sys.stderr)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, **adam)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, **adam)
     loss = get_loss(config.loss)
     if config.loss == "wgan-gp" and config.d_batchnorm and config.arch != "mlp":
         print("warning: wgan-gp's gradient penalty is per sample; BatchNorm in D breaks it (add --no-d-batchnorm)",
