@@ -15,7 +15,6 @@ import numpy as np
 from PIL import Image
 
 
-
 def _data_fixtures():
     """The data layer's fixture makers (tests/data/conftest.py), loaded by path."""
     import importlib.util

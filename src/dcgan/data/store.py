@@ -335,7 +335,7 @@ def _pack(
             "attributes": contents.attributes is not None,
             "class_names": contents.class_names,
             "attribute_names": contents.attribute_names,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "pack_seconds": round(time.monotonic() - started, 2),
             "decode_version": DECODE_VERSION,
             "version": STORE_VERSION,

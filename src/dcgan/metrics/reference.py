@@ -92,7 +92,7 @@ def _save(path: Path, stats: ReferenceStats, identity: dict[str, Any]) -> Path |
     """Atomic write; a cache that cannot be written only costs time later, so it is a note, not an error."""
     from safetensors.numpy import save
 
-    meta = dict(identity, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    meta = dict(identity, created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     blob = save({"features": stats.features.astype(np.float32), "mu": stats.mu, "sigma": stats.sigma,
                  "indices": stats.indices}, metadata={"dcgan": json.dumps(meta)})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

@@ -23,11 +23,11 @@ import torch
 from PIL import Image
 
 from .. import checkpoint as ckpt
+from ..augment import DEFAULT_POLICY
 from ..config import SELECTION_METRICS, TrainConfig, selection_metric
 from ..errors import CheckpointError, ConfigError, DcganError
 from ..io import atomic_save_png, make_grid, save_grid, side_by_side
 from ..models import build_models
-from ..augment import DEFAULT_POLICY
 from ..sample import sample_latents, to_float
 from .plots import plot_training
 from .report import write_report
