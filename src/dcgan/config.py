@@ -170,7 +170,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         data="fashion-mnist", size=28, channels=1, arch="mlp", init="keras", epochs=50,
     ),
     # Our default main job: the S1 recipe adapted to 28 px grayscale.
-    "fashion-dcgan": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", epochs=2),
+    "fashion-dcgan": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", epochs=5),
 }
 
 DEFAULT_PRESET = "fashion-dcgan"

@@ -158,11 +158,10 @@ def _plan_metrics(metrics: Any, num_samples: int, is_fashion: bool, notes: list[
     if "fid" in names and is_fashion and "fid_fashion" not in names:
         names.append("fid_fashion")
     few = few_samples_message(num_samples)
-    if few and ("fid" in names or "fid_fashion" in names):
+    if few and "fid" in names:  # KID is unbiased at any count; it shares FID's Inception features
         if "kid" not in names:
             names.append("kid")
-        if "fid" in names:
-            notes.append(few)
+        notes.append(few)
     if ("pr" in names) and num_samples <= 3:
         raise DataError(f"--num {num_samples}: precision/recall (k=3) needs at least 4 images per set; use a larger --num")
     if num_samples < 2:

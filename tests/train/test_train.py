@@ -131,3 +131,30 @@ def test_large_batch_learning_rate_rule(rule: str, factor: float, tmp_path: Path
     ck = read_checkpoint(list_checkpoints(run)[-1])
     assert ck.optimizer_state("optG")["param_groups"][0]["lr"] == pytest.approx(1e-4 * factor)
     assert ck.optimizer_state("optD")["param_groups"][0]["lr"] == pytest.approx(3e-4 * factor)
+
+
+def test_eval_every_records_fid_plots_it_and_keeps_the_best_checkpoint(tmp_path: Path) -> None:
+    """--eval-every on real Fashion-MNIST with the fast domain FID: records, plot, best checkpoint, report."""
+    cfg = tiny(data="fashion-mnist", limit=96, epochs=2, eval_every=2, eval_num=48, eval_metrics="fid_fashion",
+               keep_checkpoints=1)
+    run = train(cfg, tmp_path / "run", progress=False)
+    evals = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"fid_fashion"' in l]
+    assert [r["step"] for r in evals] == [2, 4, 6, 8, 10, 12]
+    assert all(r["fid_fashion"] > 0 for r in evals) and evals[0]["num_fake"] == 48
+    best = min(evals, key=lambda r: r["fid_fashion"])
+    ck = read_checkpoint(run / "checkpoints" / "best.safetensors")
+    assert ck.step == best["step"]
+    # The best checkpoint survives rotation (keep 1) and loads like any other.
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt-000000012.safetensors"]
+    assert load_checkpoint(run / "checkpoints" / "best.safetensors").step == best["step"]
+    assert (run / "plots" / "fid.png").stat().st_size > 0
+    assert f"at step {best['step']}" in unescape((run / "report.html").read_text())
+
+
+def test_eval_every_with_inception_fid(tmp_path: Path) -> None:
+    """The default --eval-metrics fid,kid (TF-Inception) on a few images, once at the end."""
+    cfg = tiny(epochs=1, limit=32, eval_every=2, eval_num=8)
+    run = train(cfg, tmp_path / "run", progress=False)
+    evals = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"fid"' in l]
+    assert [r["step"] for r in evals] == [2] and evals[0]["fid"] > 0 and "kid" in evals[0]
+    assert read_checkpoint(run / "checkpoints" / "best.safetensors").step == 2
