@@ -19,6 +19,7 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
 DIVERGENCE = ("rollback", "stop")
 LR_SCALINGS = ("none", "sqrt", "linear")
+SNAPSHOT_IMAGES = 10_000  # automatic --snapshot-every: at least this many images between snapshots
 BASE_BATCH = 128  # the batch size the published learning rates were tuned for
 Z_DISTS = ("normal", "uniform")
 INITS = ("dcgan", "keras")
@@ -75,6 +76,7 @@ class TrainConfig:
     sample_grid: int = 64  # images in the fixed-noise grid saved after every epoch
     plot_every: int = 0  # steps between plot refreshes (0: at every epoch end)
     keep_checkpoints: int = 3  # how many latest checkpoints to keep
+    snapshot_every: int = 0  # epochs between sample grid + plots + checkpoint (0: 1, or enough to span 10,000 images)
 
     # Evaluation during training (0: off).
     eval_every: int = 0  # steps between FID evaluations
@@ -113,6 +115,8 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise bad(name, f"must be positive, got {getattr(self, name)}")
+        if self.snapshot_every < 0:
+            raise bad("snapshot_every", f"must be >= 0 (0: automatic), got {self.snapshot_every}")
         if self.keep_checkpoints < 1:
             raise bad("keep_checkpoints", f"must be at least 1, got {self.keep_checkpoints}")
         if self.eval_every < 0 or self.eval_num < 1:
@@ -132,6 +136,13 @@ class TrainConfig:
 
         check_size(self.arch, self.size)
         return self
+
+    def snapshot_epochs(self, num_images: int) -> int:
+        """Epochs between end-of-epoch snapshots: every epoch (S1) unless epochs are tiny, where a
+        grid, plots and a checkpoint per epoch would cost more than the training itself."""
+        if self.snapshot_every:
+            return self.snapshot_every
+        return max(1, -(-SNAPSHOT_IMAGES // max(1, num_images)))
 
     def effective_lrs(self) -> tuple[float, float]:
         """(lr_g, lr_d) after --lr-scaling for this batch size (sqrt: Adam's usual rule; linear: SGD's)."""

@@ -14,7 +14,7 @@ from PIL import Image
 
 from dcgan.checkpoint import list_checkpoints
 
-TINY = ["--g-channels", "8", "--d-channels", "8", "--batch-size", "16", "--log-every", "1",
+TINY = ["--g-channels", "8", "--d-channels", "8", "--batch-size", "16", "--log-every", "1", "--snapshot-every", "1",
         "--sample-grid", "16", "--no-progress"]
 
 

@@ -32,7 +32,7 @@ OPTIONS = {
 
 
 def tiny(**kw) -> "TrainConfig":  # noqa: F821
-    values = dict(data="synthetic", size=28, limit=48, g_channels=8, d_channels=8, batch_size=16, log_every=1,
+    values = dict(data="synthetic", size=28, limit=48, g_channels=8, d_channels=8, batch_size=16, log_every=1, snapshot_every=1,
                   sample_grid=4, epochs=2)
     values.update(kw)
     return resolve_config("fashion-dcgan", values)

@@ -22,12 +22,12 @@ from dcgan.config import resolve_config
 from dcgan.errors import CheckpointError, DcganError
 from dcgan.train.trainer import DivergenceError, train
 
-TINY = ["--data", "synthetic", "--size", "28", "--limit", "64", "--g-channels", "8", "--d-channels", "8",
+TINY = ["--data", "synthetic", "--size", "28", "--limit", "64", "--g-channels", "8", "--d-channels", "8", "--snapshot-every", "1",
         "--batch-size", "16", "--log-every", "1", "--sample-grid", "4", "--no-progress"]
 
 
 def tiny(**kw):
-    values = dict(data="synthetic", size=28, limit=48, g_channels=8, d_channels=8, batch_size=16, log_every=1,
+    values = dict(data="synthetic", size=28, limit=48, g_channels=8, d_channels=8, batch_size=16, log_every=1, snapshot_every=1,
                   sample_grid=4, epochs=3)
     values.update(kw)
     return resolve_config("fashion-dcgan", values)

@@ -15,7 +15,7 @@ from dcgan.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint
 from dcgan.config import PRESETS, resolve_config
 from dcgan.train.trainer import train
 
-TINY = dict(g_channels=8, d_channels=8, mlp_hidden=16, batch_size=16, log_every=1, sample_grid=16)
+TINY = dict(g_channels=8, d_channels=8, mlp_hidden=16, batch_size=16, log_every=1, sample_grid=16, snapshot_every=1)
 
 
 def tiny(preset: str = "fashion-dcgan", **kw) -> "TrainConfig":  # noqa: F821
@@ -158,3 +158,15 @@ def test_eval_every_with_inception_fid(tmp_path: Path) -> None:
     evals = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"fid"' in l]
     assert [r["step"] for r in evals] == [2] and evals[0]["fid"] > 0 and "kid" in evals[0]
     assert read_checkpoint(run / "checkpoints" / "best.safetensors").step == 2
+
+
+def test_snapshots_are_spaced_on_tiny_epochs(tmp_path: Path) -> None:
+    """A grid + plots + checkpoint per 3-step epoch would cost more than training: automatic
+    spacing covers >= 10,000 images (and the last epoch always gets one); --snapshot-every sets it."""
+    auto = train(tiny(snapshot_every=0, epochs=3), tmp_path / "auto", progress=False)
+    assert sorted(p.name for p in (auto / "samples").iterdir()) == ["epoch_0003.png"]
+    assert [p.name for p in list_checkpoints(auto)] == ["ckpt-000000009.safetensors"]
+    every2 = train(tiny(snapshot_every=2, epochs=5, keep_checkpoints=5), tmp_path / "every2", progress=False)
+    assert sorted(p.name for p in (every2 / "samples").iterdir()) == ["epoch_0002.png", "epoch_0004.png", "epoch_0005.png"]
+    assert [read_checkpoint(p).meta["epoch"] for p in list_checkpoints(every2)] == [2, 4, 5]
+    assert tiny(snapshot_every=0).snapshot_epochs(48) == 209 and tiny(snapshot_every=0).snapshot_epochs(60000) == 1

@@ -160,6 +160,7 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     total_steps = steps_per_epoch * config.epochs
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
+    snapshot_epochs = config.snapshot_epochs(num_images)
     if num_images < SMALL_DATA and not config.augment and resume_from is None:
         print(f"warning: only {num_images} training images: D will overfit them; add --augment "
               f"{DEFAULT_POLICY} (DiffAugment, measured in benchmarks/RESULTS.md) or use --preset small-faces",
@@ -433,10 +434,12 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
             if bar is not None:
                 bar.update(1)
             if end_of_epoch_now:
-                # End of epoch: samples from the fixed noise, plots, checkpoint.
+                # End of epoch: samples from the fixed noise, plots, checkpoint (every
+                # `snapshot_epochs` epochs, and always after the last one).
                 counters["epoch"] += 1
                 counters["batch_index"] = 0
-                end_of_epoch()
+                if counters["epoch"] % snapshot_epochs == 0 or counters["epoch"] >= config.epochs:
+                    end_of_epoch()
                 t_interval = time.perf_counter()
             if stop.requested:
                 break
