@@ -20,7 +20,9 @@ from .config import (
     DIVERGENCE,
     INITS,
     LOSSES,
+    LR_SCALINGS,
     PRESETS,
+    PUBLISHED,
     SWITCHES,
     Z_DISTS,
     TrainConfig,
@@ -28,7 +30,7 @@ from .config import (
 from .errors import DcganError
 
 CHOICES = {"arch": ARCHS, "loss": LOSSES, "z_dist": Z_DISTS, "init": INITS, "amp": AMP_MODES,
-           "channels_last": SWITCHES, "on_divergence": DIVERGENCE}
+           "channels_last": SWITCHES, "on_divergence": DIVERGENCE, "lr_scaling": LR_SCALINGS}
 # Flags spelled out on `train` with their own help; every other TrainConfig field gets a generic flag.
 EXPLICIT = {"data", "size", "epochs", "batch_size", "limit", "seed", "device", "extra"}
 
@@ -108,8 +110,9 @@ def presets() -> None:
     """List the presets (the published systems and our defaults)."""
     for name, values in PRESETS.items():
         shown = ", ".join(f"{k}={v}" for k, v in values.items())
-        mark = " (default)" if name == DEFAULT_PRESET else ""
-        click.echo(f"{name}{mark}: {shown}")
+        marks = [m for m, on in (("default", name == DEFAULT_PRESET), ("published", name in PUBLISHED),
+                                  ("recommended", name not in PUBLISHED and name != DEFAULT_PRESET)) if on]
+        click.echo(f"{name} ({', '.join(marks)}): {shown}")
 
 
 @main.command()

