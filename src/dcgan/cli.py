@@ -23,6 +23,7 @@ from .config import (
     LR_SCALINGS,
     PRESETS,
     PUBLISHED,
+    RESUME_MAY_CHANGE,
     SWITCHES,
     Z_DISTS,
     TrainConfig,
@@ -135,8 +136,6 @@ def prepare(source: str, size: int, channels: str | None, split: str, limit: int
     click.echo(f"store: {store.path}")
 
 
-#: Settings that --resume may change: they do not alter the recipe being trained.
-RESUME_MAY_CHANGE = ("epochs", "device", "log_every", "eval_every", "eval_num", "keep_checkpoints", "on_divergence")
 
 
 @main.command()

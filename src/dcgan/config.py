@@ -20,7 +20,10 @@ SWITCHES = ("auto", "on", "off")
 DIVERGENCE = ("rollback", "stop")
 LR_SCALINGS = ("none", "sqrt", "linear")
 SNAPSHOT_IMAGES = 10_000  # automatic --snapshot-every: at least this many images between snapshots
-BASE_BATCH = 128  # the batch size the published learning rates were tuned for
+BASE_BATCH = 128
+#: Settings that --resume may change: they do not alter the recipe being trained.
+RESUME_MAY_CHANGE = ("epochs", "device", "log_every", "eval_every", "eval_num", "eval_metrics", "keep_checkpoints",
+                     "on_divergence")  # the batch size the published learning rates were tuned for
 Z_DISTS = ("normal", "uniform")
 INITS = ("dcgan", "keras")
 SELECTION_METRICS = ("fid", "fid_fashion", "kid")  # lower is better; usable to pick the best checkpoint

@@ -24,7 +24,7 @@ from PIL import Image
 
 from .. import checkpoint as ckpt
 from ..augment import DEFAULT_POLICY
-from ..config import SELECTION_METRICS, TrainConfig, selection_metric
+from ..config import RESUME_MAY_CHANGE, SELECTION_METRICS, TrainConfig, selection_metric
 from ..errors import CheckpointError, ConfigError, DcganError
 from ..io import atomic_save_png, make_grid, save_grid, side_by_side
 from ..models import build_models
@@ -138,8 +138,9 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     # Sanity checks before anything heavy.
     resume_from = prepare_run_dir(out, resume)
     if resume_from is not None:
-        # A resumed run keeps its recipe; only its length (epochs) may change.
-        config = TrainConfig.from_dict(dict(resume_from.config.to_dict(), epochs=config.epochs))
+        # A resumed run keeps its recipe; only its length and run-control settings may change.
+        config = TrainConfig.from_dict(dict(resume_from.config.to_dict(),
+                                            **{k: getattr(config, k) for k in RESUME_MAY_CHANGE}))
     config.validate()
     check_writable(out)
     device = resolve_device(config.device)
