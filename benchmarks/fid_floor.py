@@ -26,20 +26,17 @@ def main() -> None:
 
     import torch
 
-    from dcgan.data.store import open_store
-    from dcgan.evaluate import MetricContext, _compute
+    from fid_sanity import _measure, open_fashion_splits  # same folder
 
     started = time.perf_counter()
-    test = open_store("fashion-mnist", 28, 1, split="test", progress=False)
-    train = open_store("fashion-mnist", 28, 1, split="train", progress=False)
+    test, train = open_fashion_splits()
     rng = np.random.default_rng(args.seed)
     pick = np.asarray(train.images)[np.sort(rng.choice(len(train), size=args.num, replace=False))]
-    ctx = MetricContext(test, args.num, fake_images=torch.from_numpy(pick), device=args.device, progress=True)
-    result = _compute(ctx, ("fid", "kid", "fid_fashion"))
+    result = _measure(test, pick, args.num, args.num, args.device)
     seconds = time.perf_counter() - started
     print(f"{args.num} training vs {args.num} test images: FID {result['fid']:.3f}, KID {result['kid']:.5f}, "
-          f"domain FID {result['fid_fashion']:.4f} ({seconds:.0f} s, {ctx.images_embedded} images embedded)")
-    out = {"num": args.num, **result, "seconds": round(seconds, 1), "images_embedded": ctx.images_embedded,
+          f"domain FID {result['fid_fashion']:.4f} ({seconds:.0f} s)")
+    out = {"num": args.num, **result, "seconds": round(seconds, 1),
            "device": args.device, "torch": torch.__version__, "command": " ".join(sys.argv)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

@@ -38,6 +38,14 @@ def _sets(train: np.ndarray, num: int, seed: int) -> dict[str, np.ndarray]:
             "uniform noise": noise}
 
 
+def open_fashion_splits():
+    """(test, train) packed stores of Fashion-MNIST at 28 px gray."""
+    from dcgan.data.store import open_store
+
+    return (open_store("fashion-mnist", 28, 1, split="test", progress=False),
+            open_store("fashion-mnist", 28, 1, split="train", progress=False))
+
+
 def _measure(real_store, fake: np.ndarray, num_inception: int, num_domain: int, device: str) -> dict[str, float]:
     import torch
 
@@ -88,11 +96,8 @@ def main() -> None:
 
     import torch
 
-    from dcgan.data.store import open_store
-
     started = time.perf_counter()
-    test = open_store("fashion-mnist", 28, 1, split="test", progress=False)
-    train = open_store("fashion-mnist", 28, 1, split="train", progress=False)
+    test, train = open_fashion_splits()
     rows = []
     for name, images in _sets(np.asarray(train.images), max(args.num_inception, args.num_domain), args.seed).items():
         t = time.perf_counter()
