@@ -34,10 +34,18 @@ def main() -> None:
     pick = np.asarray(train.images)[np.sort(rng.choice(len(train), size=args.num, replace=False))]
     result = _measure(test, pick, args.num, args.num, args.device)
     seconds = time.perf_counter() - started
-    print(f"{args.num} training vs {args.num} test images: FID {result['fid']:.3f}, KID {result['kid']:.5f}, "
-          f"domain FID {result['fid_fashion']:.4f} ({seconds:.0f} s)")
-    out = {"num": args.num, **result, "seconds": round(seconds, 1),
-           "device": args.device, "torch": torch.__version__, "command": " ".join(sys.argv)}
+    print(
+        f"{args.num} training vs {args.num} test images: FID {result['fid']:.3f}, KID {result['kid']:.5f}, "
+        f"domain FID {result['fid_fashion']:.4f} ({seconds:.0f} s)"
+    )
+    out = {
+        "num": args.num,
+        **result,
+        "seconds": round(seconds, 1),
+        "device": args.device,
+        "torch": torch.__version__,
+        "command": " ".join(sys.argv),
+    }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
 

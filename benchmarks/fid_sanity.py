@@ -34,16 +34,17 @@ def _sets(train: np.ndarray, num: int, seed: int) -> dict[str, np.ndarray]:
     shifted[..., :, 4:] = pick[..., :, :-4]
     bright = np.clip(pick.astype(np.int16) + 60, 0, 255).astype(np.uint8)
     noise = rng.integers(0, 256, size=pick.shape, dtype=np.uint8)
-    return {"train images": pick, "train shifted 4 px": shifted, "train brightened +60": bright,
-            "uniform noise": noise}
+    return {"train images": pick, "train shifted 4 px": shifted, "train brightened +60": bright, "uniform noise": noise}
 
 
 def open_fashion_splits():
     """(test, train) packed stores of Fashion-MNIST at 28 px gray."""
     from dcgan.data.store import open_store
 
-    return (open_store("fashion-mnist", 28, 1, split="test", progress=False),
-            open_store("fashion-mnist", 28, 1, split="train", progress=False))
+    return (
+        open_store("fashion-mnist", 28, 1, split="test", progress=False),
+        open_store("fashion-mnist", 28, 1, split="train", progress=False),
+    )
 
 
 def _measure(real_store, fake: np.ndarray, num_inception: int, num_domain: int, device: str) -> dict[str, float]:
@@ -60,8 +61,9 @@ def _measure(real_store, fake: np.ndarray, num_inception: int, num_domain: int, 
     return out
 
 
-def _run_checkpoints(run: Path, real_store, num_inception: int, num_domain: int, device: str,
-                     epochs: set[int] | None) -> list[dict]:
+def _run_checkpoints(
+    run: Path, real_store, num_inception: int, num_domain: int, device: str, epochs: set[int] | None
+) -> list[dict]:
     """FID of the kept checkpoints of a run (those ending the given epochs; the EMA generator where there is one)."""
     import torch
 
@@ -109,15 +111,24 @@ def main() -> None:
         rows.extend(_run_checkpoints(Path(run), test, args.num_inception, args.num_domain, args.device, epochs))
 
     print()
-    print(f"reference: Fashion-MNIST test split; FID/KID on {args.num_inception} images per set, "
-          f"domain FID on {args.num_domain}")
+    print(
+        f"reference: Fashion-MNIST test split; FID/KID on {args.num_inception} images per set, "
+        f"domain FID on {args.num_domain}"
+    )
     print(f"{'set':<34} {'FID':>8} {'KID':>8} {'domain FID':>11}")
     for r in rows:
         print(f"{r['set']:<34} {r['fid']:>8.2f} {r['kid']:>8.4f} {r['fid_fashion']:>11.3f}")
-    result = {"rows": rows, "num_inception": args.num_inception, "num_domain": args.num_domain,
-              "reference": "fashion-mnist test split", "device": args.device, "torch": torch.__version__,
-              "machine": f"{platform.machine()} {platform.processor()} {torch.get_num_threads()} threads",
-              "seconds": round(time.perf_counter() - started, 1), "command": " ".join(sys.argv)}
+    result = {
+        "rows": rows,
+        "num_inception": args.num_inception,
+        "num_domain": args.num_domain,
+        "reference": "fashion-mnist test split",
+        "device": args.device,
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()} {platform.processor()} {torch.get_num_threads()} threads",
+        "seconds": round(time.perf_counter() - started, 1),
+        "command": " ".join(sys.argv),
+    }
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")

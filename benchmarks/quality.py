@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 
-def train_for_budget(config: Any, out: Path, steps: int | None, seconds: float | None, cache_dir: str | None,
-                     progress: bool) -> tuple[Path, float]:
+def train_for_budget(
+    config: Any, out: Path, steps: int | None, seconds: float | None, cache_dir: str | None, progress: bool
+) -> tuple[Path, float]:
     """Run the trainer until `steps` or `seconds` run out (whichever comes first); returns (run dir, seconds)."""
     from dcgan.train.trainer import train
 
@@ -84,12 +85,19 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=None, help="override the preset's image size")
     budget = ap.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, default=None, help="training budget in optimisation steps")
-    budget.add_argument("--seconds", type=float, default=None, help="training budget in wall-clock seconds (default 120)")
+    budget.add_argument(
+        "--seconds", type=float, default=None, help="training budget in wall-clock seconds (default 120)"
+    )
     ap.add_argument("--epochs", type=int, default=1000, help="upper bound on epochs (the budget normally stops first)")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="train on the first N images only (small-data runs)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override any config field, e.g. --set loss=hinge --set ema_half_life=10000 (repeatable)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config field, e.g. --set loss=hinge --set ema_half_life=10000 (repeatable)",
+    )
     ap.add_argument("--num", type=int, default=10000, help="generated and real images for the metrics")
     ap.add_argument("--metrics", default="fid,kid,pr", help="comma-separated, see `dcgan evaluate --help`")
     ap.add_argument("--device", default="auto")
@@ -107,8 +115,15 @@ def main() -> None:
     from dcgan.config import resolve_config
     from dcgan.evaluate import evaluate_run, write_json
 
-    overrides = {"data": args.data, "size": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
-                 "seed": args.seed, "device": args.device, "limit": args.limit}
+    overrides = {
+        "data": args.data,
+        "size": args.size,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "device": args.device,
+        "limit": args.limit,
+    }
     overrides.update(parse_sets(args.set))
     config = resolve_config(args.preset, overrides)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -118,8 +133,16 @@ def main() -> None:
     run, train_seconds = train_for_budget(config, out, args.steps, args.seconds, args.cache_dir, not args.no_progress)
 
     # Evaluate the last checkpoint against the test split.
-    result = evaluate_run(run, metrics=args.metrics, num=args.num, split="test", device=args.device, seed=args.seed,
-                          progress=not args.no_progress, cache_dir=args.cache_dir)
+    result = evaluate_run(
+        run,
+        metrics=args.metrics,
+        num=args.num,
+        split="test",
+        device=args.device,
+        seed=args.seed,
+        progress=not args.no_progress,
+        cache_dir=args.cache_dir,
+    )
     images_seen = None
     metrics_file = run / "metrics.jsonl"
     if metrics_file.exists():
@@ -138,18 +161,27 @@ def main() -> None:
         "images_seen": images_seen,
         "run": str(run),
         "evaluation": result,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                    "cpu_threads": torch.get_num_threads()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "cpu_threads": torch.get_num_threads(),
+        },
     }
     json_path = Path(args.json or f"benchmarks/results/quality-{args.preset}.json")
     write_json(record, json_path)
 
-    rows = [("preset", args.preset), ("data", f"{result['data']} ({result['split']}, {config.size} px)"),
-            ("training", f"{result['step']} steps in {train_seconds:.0f} s"
-             + (f", {images_seen} images" if images_seen else "")),
-            ("samples", f"{result['num_fake']} generated vs {result['num_real']} real"),
-            ("features", result.get("feature_network") or "-")]
+    rows = [
+        ("preset", args.preset),
+        ("data", f"{result['data']} ({result['split']}, {config.size} px)"),
+        (
+            "training",
+            f"{result['step']} steps in {train_seconds:.0f} s" + (f", {images_seen} images" if images_seen else ""),
+        ),
+        ("samples", f"{result['num_fake']} generated vs {result['num_real']} real"),
+        ("features", result.get("feature_network") or "-"),
+    ]
     for key in ("fid", "fid_fashion", "kid", "precision", "recall"):
         if key in result:
             value = f"{result[key]:.5f} ± {result['kid_std']:.5f}" if key == "kid" else f"{result[key]:.4g}"

@@ -85,8 +85,14 @@ def conventional(folder: Path, device: torch.device, batch: int, steps: int, wor
     g.to(device), d.to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    loader = torch.utils.data.DataLoader(JpegFolder(folder, 64), batch_size=batch, shuffle=True, num_workers=workers,
-                                         drop_last=True, persistent_workers=workers > 0)
+    loader = torch.utils.data.DataLoader(
+        JpegFolder(folder, 64),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
     bce = torch.nn.BCEWithLogitsLoss()
     done, t0, seen = 0, None, 0
     while done < warmup + steps:
@@ -121,8 +127,17 @@ def ours(folder: Path, device: torch.device, batch: int, steps: int, warmup: int
     from dcgan.config import resolve_config
     from dcgan.train.trainer import train
 
-    cfg = resolve_config("celeba-dcgan", {"data": str(folder), "batch_size": batch, "device": str(device),
-                                          "log_every": steps, "epochs": 10_000, "sample_grid": 16})
+    cfg = resolve_config(
+        "celeba-dcgan",
+        {
+            "data": str(folder),
+            "batch_size": batch,
+            "device": str(device),
+            "log_every": steps,
+            "epochs": 10_000,
+            "sample_grid": 16,
+        },
+    )
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up interval first (allocator, cuDNN autotuning), then one timed interval of `steps`.
         cfg.log_every = warmup
@@ -164,9 +179,18 @@ def main() -> None:
 
     rows = []
     for label, fn in (
-        (f"conventional, batch {args.batch}", lambda: conventional(folder, device, args.batch, args.steps, args.workers, args.warmup)),
-        (f"dcgan default, batch {args.batch}", lambda: ours(folder, device, args.batch, args.steps, args.warmup, cache)),
-        (f"dcgan default, batch {args.large_batch}", lambda: ours(folder, device, args.large_batch, args.steps, args.warmup, cache)),
+        (
+            f"conventional, batch {args.batch}",
+            lambda: conventional(folder, device, args.batch, args.steps, args.workers, args.warmup),
+        ),
+        (
+            f"dcgan default, batch {args.batch}",
+            lambda: ours(folder, device, args.batch, args.steps, args.warmup, cache),
+        ),
+        (
+            f"dcgan default, batch {args.large_batch}",
+            lambda: ours(folder, device, args.large_batch, args.steps, args.warmup, cache),
+        ),
     ):
         ips = fn()
         rows.append({"pipeline": label, "images_per_second": ips, "seconds_per_celeba_epoch": CELEBA_IMAGES / ips})
@@ -175,15 +199,29 @@ def main() -> None:
     base = rows[0]["images_per_second"]
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"\ndevice: {device} ({device_name}), torch {torch.__version__}, {os.cpu_count()} CPU cores")
-    print(f"packing {args.images} JPEGs (178x218 -> 64x64): {pack_s:.1f} s = {args.images / pack_s:,.0f} images/s "
-          f"(CelebA-sized: {CELEBA_IMAGES / (args.images / pack_s):.0f} s)")
+    print(
+        f"packing {args.images} JPEGs (178x218 -> 64x64): {pack_s:.1f} s = {args.images / pack_s:,.0f} images/s "
+        f"(CelebA-sized: {CELEBA_IMAGES / (args.images / pack_s):.0f} s)"
+    )
     print(f"{'pipeline':<32}{'images/s':>12}{'s/CelebA epoch':>16}{'speed-up':>10}")
     for r in rows:
-        print(f"{r['pipeline']:<32}{r['images_per_second']:>12,.0f}{r['seconds_per_celeba_epoch']:>16,.1f}"
-              f"{r['images_per_second'] / base:>9.1f}x")
-    out = {"device": str(device), "device_name": device_name, "torch": torch.__version__, "cpu_count": os.cpu_count(),
-           "images": args.images, "steps": args.steps, "workers": args.workers, "pack_seconds": pack_s,
-           "pack_images_per_second": args.images / pack_s, "rows": rows, "command": " ".join(sys.argv)}
+        print(
+            f"{r['pipeline']:<32}{r['images_per_second']:>12,.0f}{r['seconds_per_celeba_epoch']:>16,.1f}"
+            f"{r['images_per_second'] / base:>9.1f}x"
+        )
+    out = {
+        "device": str(device),
+        "device_name": device_name,
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "images": args.images,
+        "steps": args.steps,
+        "workers": args.workers,
+        "pack_seconds": pack_s,
+        "pack_images_per_second": args.images / pack_s,
+        "rows": rows,
+        "command": " ".join(sys.argv),
+    }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2))
     print(f"wrote {args.json}")

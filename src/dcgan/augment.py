@@ -63,8 +63,9 @@ def contrast(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     return (x - mean) * (_rand(x, generator, x.shape[0], 1, 1, 1) + 0.5) + mean
 
 
-def translation(x: torch.Tensor, generator: torch.Generator | None = None,
-                ratio: float = TRANSLATION_RATIO) -> torch.Tensor:
+def translation(
+    x: torch.Tensor, generator: torch.Generator | None = None, ratio: float = TRANSLATION_RATIO
+) -> torch.Tensor:
     """Shift each image by (dy, dx) whole pixels, |dy| <= H*ratio, |dx| <= W*ratio; zeros come in.
 
     out[n, :, i, j] = x[n, :, i - dy, j - dx] where that lies inside the image, else 0, so a
@@ -118,8 +119,9 @@ def parse_policy(policy: str) -> list[str]:
     return names
 
 
-def diff_augment(x: torch.Tensor, policy: str = DEFAULT_POLICY,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def diff_augment(
+    x: torch.Tensor, policy: str = DEFAULT_POLICY, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Apply the policies in order to (N, C, H, W) images; differentiable w.r.t. x; same shape out.
 
     generator: a torch.Generator on x's device (None: torch's global generator).

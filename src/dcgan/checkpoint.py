@@ -92,17 +92,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except OSError:
             pass
         if e.errno == errno.ENOSPC:
-            raise CheckpointError(f"{path}: the disk is full; free space and resume with --resume "
-                                  "(the previous checkpoint is intact)") from e
+            raise CheckpointError(
+                f"{path}: the disk is full; free space and resume with --resume (the previous checkpoint is intact)"
+            ) from e
         if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
             raise CheckpointError(f"{path.parent}: cannot write here ({e.strerror}); choose another --out") from e
-        raise CheckpointError(f"{path}: could not write checkpoint ({e.strerror or e}); the previous one is intact") from e
+        raise CheckpointError(
+            f"{path}: could not write checkpoint ({e.strerror or e}); the previous one is intact"
+        ) from e
 
 
-def save_checkpoint(run_dir: str | Path, *, config: TrainConfig, generator: nn.Module, discriminator: nn.Module,
-                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, step: int, epoch: int,
-                    images_seen: int, rng: dict[str, torch.Tensor], extra: dict[str, Any] | None = None,
-                    keep: int = 3, ema: nn.Module | None = None, name: str | None = None) -> Path:
+def save_checkpoint(
+    run_dir: str | Path,
+    *,
+    config: TrainConfig,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    step: int,
+    epoch: int,
+    images_seen: int,
+    rng: dict[str, torch.Tensor],
+    extra: dict[str, Any] | None = None,
+    keep: int = 3,
+    ema: nn.Module | None = None,
+    name: str | None = None,
+) -> Path:
     """Write the whole training state for `step` and drop all but the newest `keep` checkpoints.
 
     ema: the averaged generator, saved under `G_ema.` (sampling uses it). name: write this file
@@ -158,7 +174,7 @@ class Checkpoint:
 
     def state(self, prefix: str) -> dict[str, torch.Tensor]:
         p = prefix + "."
-        return {k[len(p):]: v for k, v in self.tensors.items() if k.startswith(p)}
+        return {k[len(p) :]: v for k, v in self.tensors.items() if k.startswith(p)}
 
     def optimizer_state(self, prefix: str) -> dict[str, Any]:
         return _unflatten_optimizer(prefix, self.meta[prefix], self.tensors)
@@ -175,8 +191,9 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
             raise CheckpointError(f"{p}: no checkpoints in {p / 'checkpoints'}; train first (dcgan train --out {p})")
         return cks[-1]
     if p.suffix in (".pt", ".pth", ".pkl", ".ckpt", ".bin"):
-        raise CheckpointError(f"{p}: pickle-based checkpoints are refused (they can execute code); "
-                              "use a dcgan .safetensors checkpoint")
+        raise CheckpointError(
+            f"{p}: pickle-based checkpoints are refused (they can execute code); use a dcgan .safetensors checkpoint"
+        )
     return p
 
 
@@ -193,8 +210,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         with safe_open(str(p), framework="pt") as f:
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{p}: not a readable dcgan checkpoint ({str(e).splitlines()[0][:120]}); "
-                              "use another file from checkpoints/") from e
+        raise CheckpointError(
+            f"{p}: not a readable dcgan checkpoint ({str(e).splitlines()[0][:120]}); use another file from checkpoints/"
+        ) from e
     if "dcgan" not in header or "config" not in header:
         raise CheckpointError(f"{p}: a safetensors file, but not a dcgan checkpoint (no dcgan metadata)")
     try:
@@ -214,10 +232,17 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, pat
     unexpected = sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if missing or unexpected or wrong:
-        detail = (f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}" if unexpected
-                  else f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}, model needs {tuple(own[wrong[0]].shape)}")
-        raise CheckpointError(f"{path}: the {what} in this checkpoint does not fit the model ({detail}); "
-                              "it was made with a different architecture, size or width")
+        detail = (
+            f"missing {missing[:2]}"
+            if missing
+            else f"unexpected {unexpected[:2]}"
+            if unexpected
+            else f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}, model needs {tuple(own[wrong[0]].shape)}"
+        )
+        raise CheckpointError(
+            f"{path}: the {what} in this checkpoint does not fit the model ({detail}); "
+            "it was made with a different architecture, size or width"
+        )
     module.load_state_dict(state)
 
 

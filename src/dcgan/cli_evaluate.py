@@ -36,25 +36,66 @@ def _metrics_help() -> str:
 @click.argument("run", required=False, type=click.Path())
 @click.option("--data", default=None, help="SOURCE of the real images (default: the run's own data).")
 @click.option("--real", default=None, help="Compare two image sets: SOURCE of the real images (needs --fake, no RUN).")
-@click.option("--fake", type=click.Path(), default=None, help="Folder of generated images to compare with --real "
-              "(e.g. another tool's output).")
-@click.option("--metrics", type=MetricList(), default=",".join(DEFAULT_METRICS), show_default=True, help=_metrics_help())
-@click.option("--num", type=click.IntRange(4, 1_000_000), default=10000, show_default=True,
-              help="Images per set (generated, and real held-out). Below 2048 FID is biased and KID is added.")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
-              help="Split of the real images; test falls back to train (with a note) when the source has none.")
-@click.option("--size", type=click.IntRange(8, 4096), default=None,
-              help="--real/--fake only: side both sets are brought to (default: the fake images' own).")
+@click.option(
+    "--fake",
+    type=click.Path(),
+    default=None,
+    help="Folder of generated images to compare with --real (e.g. another tool's output).",
+)
+@click.option(
+    "--metrics", type=MetricList(), default=",".join(DEFAULT_METRICS), show_default=True, help=_metrics_help()
+)
+@click.option(
+    "--num",
+    type=click.IntRange(4, 1_000_000),
+    default=10000,
+    show_default=True,
+    help="Images per set (generated, and real held-out). Below 2048 FID is biased and KID is added.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "train"]),
+    default="test",
+    show_default=True,
+    help="Split of the real images; test falls back to train (with a note) when the source has none.",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(8, 4096),
+    default=None,
+    help="--real/--fake only: side both sets are brought to (default: the fake images' own).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated images and of KID's subsets.")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=None,
-              help="Images per feature-network batch (default 32 on CPU, 200 on GPU); results do not depend on it.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write every number here as JSON.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the generated images and of KID's subsets."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="Images per feature-network batch (default 32 on CPU, 200 on GPU); results do not depend on it.",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write every number here as JSON."
+)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where packed stores live.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def evaluate(run: str | None, data: str | None, real: str | None, fake: str | None, metrics: tuple[str, ...], num: int,
-             split: str, size: int | None, device: str, seed: int, batch_size: int | None, json_path: str | None,
-             cache_dir: str | None, no_progress: bool) -> None:
+def evaluate(
+    run: str | None,
+    data: str | None,
+    real: str | None,
+    fake: str | None,
+    metrics: tuple[str, ...],
+    num: int,
+    split: str,
+    size: int | None,
+    device: str,
+    seed: int,
+    batch_size: int | None,
+    json_path: str | None,
+    cache_dir: str | None,
+    no_progress: bool,
+) -> None:
     """Evaluate RUN (a run directory or checkpoint file) against real held-out images, or compare
     two image sets with --real SOURCE --fake FOLDER. Prints a table; --json writes every number."""
     # Sanity checks: exactly one of the two forms.
@@ -72,9 +113,17 @@ def evaluate(run: str | None, data: str | None, real: str | None, fake: str | No
 
     from .evaluate import evaluate_run, evaluate_sets
 
-    common: dict[str, Any] = {"metrics": metrics, "num": num, "split": split, "device": device, "seed": seed,
-                              "json_path": json_path, "progress": not no_progress, "batch_size": batch_size,
-                              "cache_dir": cache_dir}
+    common: dict[str, Any] = {
+        "metrics": metrics,
+        "num": num,
+        "split": split,
+        "device": device,
+        "seed": seed,
+        "json_path": json_path,
+        "progress": not no_progress,
+        "batch_size": batch_size,
+        "cache_dir": cache_dir,
+    }
     if run is not None:
         result = evaluate_run(run, data=data, **common)
     else:
@@ -102,8 +151,10 @@ def format_table(result: dict[str, Any]) -> str:
         head = f"{result.get('fake')} vs {result['data']} [{result['split']}]"
     lines = [head, f"{result['num_fake']} generated vs {result['num_real']} real images, {result.get('size')} px"]
     if result.get("feature_network"):
-        lines.append(f"features: {result['feature_network']}"
-                     + (" (reference statistics from cache)" if result.get("reference_cached") else ""))
+        lines.append(
+            f"features: {result['feature_network']}"
+            + (" (reference statistics from cache)" if result.get("reference_cached") else "")
+        )
     if result.get("fashion_network"):
         lines.append(f"fid_fashion features: {result['fashion_network']}")
     rows: list[tuple[str, str]] = []

@@ -22,8 +22,16 @@ LR_SCALINGS = ("none", "sqrt", "linear")
 SNAPSHOT_IMAGES = 10_000  # automatic --snapshot-every: at least this many images between snapshots
 BASE_BATCH = 128
 #: Settings that --resume may change: they do not alter the recipe being trained.
-RESUME_MAY_CHANGE = ("epochs", "device", "log_every", "eval_every", "eval_num", "eval_metrics", "keep_checkpoints",
-                     "on_divergence")  # the batch size the published learning rates were tuned for
+RESUME_MAY_CHANGE = (
+    "epochs",
+    "device",
+    "log_every",
+    "eval_every",
+    "eval_num",
+    "eval_metrics",
+    "keep_checkpoints",
+    "on_divergence",
+)  # the batch size the published learning rates were tuned for
 Z_DISTS = ("normal", "uniform")
 INITS = ("dcgan", "keras")
 SELECTION_METRICS = ("fid", "fid_fashion", "kid")  # lower is better; usable to pick the best checkpoint
@@ -84,7 +92,9 @@ class TrainConfig:
     # Evaluation during training (0: off).
     eval_every: int = 0  # steps between FID evaluations
     eval_num: int = 2048  # generated images per evaluation
-    eval_metrics: str = "fid,kid"  # metrics for --eval-every; the first picks best.safetensors (fid_fashion: fast on CPU)
+    eval_metrics: str = (
+        "fid,kid"  # metrics for --eval-every; the first picks best.safetensors (fid_fashion: fast on CPU)
+    )
 
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
 
@@ -98,8 +108,12 @@ class TrainConfig:
             raise bad("loss", f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.z_dist not in Z_DISTS:
             raise bad("z_dist", f"unknown latent distribution {self.z_dist!r}; choose one of {', '.join(Z_DISTS)}")
-        for name, allowed in (("amp", AMP_MODES), ("channels_last", SWITCHES), ("on_divergence", DIVERGENCE),
-                              ("lr_scaling", LR_SCALINGS)):
+        for name, allowed in (
+            ("amp", AMP_MODES),
+            ("channels_last", SWITCHES),
+            ("on_divergence", DIVERGENCE),
+            ("lr_scaling", LR_SCALINGS),
+        ):
             if getattr(self, name) not in allowed:
                 raise bad(name, f"unknown value {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         if self.ema_half_life < 0 or self.r1_gamma < 0 or self.gp_weight < 0:
@@ -108,7 +122,16 @@ class TrainConfig:
             raise bad("init", f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
         if self.channels not in (None, 1, 3):
             raise bad("channels", f"must be 1 or 3, got {self.channels}")
-        for name in ("z_dim", "g_channels", "d_channels", "mlp_hidden", "batch_size", "epochs", "log_every", "sample_grid"):
+        for name in (
+            "z_dim",
+            "g_channels",
+            "d_channels",
+            "mlp_hidden",
+            "batch_size",
+            "epochs",
+            "log_every",
+            "sample_grid",
+        ):
             if getattr(self, name) < 1:
                 raise bad(name, f"must be at least 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
@@ -132,8 +155,10 @@ class TrainConfig:
         except ValueError as e:
             raise bad("eval_metrics", str(e)) from None
         if first not in SELECTION_METRICS:
-            raise bad("eval_metrics", f"the first metric picks the best checkpoint; start with one of "
-                      f"{', '.join(SELECTION_METRICS)}")
+            raise bad(
+                "eval_metrics",
+                f"the first metric picks the best checkpoint; start with one of {', '.join(SELECTION_METRICS)}",
+            )
         # Size: checked against the architecture when the model is built (models.check_size).
         from .models import check_size
 
@@ -176,12 +201,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     "faces-96": dict(size=96, channels=3, arch="dcgan", epochs=50),
     # S4: D without BN and with a fully connected head, BCEWithLogits, real targets 0.9, uniform z.
     "celeba-variant": dict(
-        data="celeba", size=64, channels=3, arch="dcgan-fc", d_batchnorm=False, real_label=0.9,
-        z_dist="uniform", epochs=5,
+        data="celeba",
+        size=64,
+        channels=3,
+        arch="dcgan-fc",
+        d_batchnorm=False,
+        real_label=0.9,
+        z_dist="uniform",
+        epochs=5,
     ),
     # S5: Keras MLP GAN on Fashion-MNIST 28x28, 50 epochs, Glorot init.
     "fashion-mlp": dict(
-        data="fashion-mnist", size=28, channels=1, arch="mlp", init="keras", epochs=50,
+        data="fashion-mnist",
+        size=28,
+        channels=1,
+        arch="mlp",
+        init="keras",
+        epochs=50,
     ),
     # Our default main job: the S1 recipe adapted to 28 px grayscale.
     "fashion-dcgan": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", epochs=5),
@@ -196,8 +232,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # enough epochs for ~250,000 images seen at 400 images; grids and checkpoints every 25 epochs.
     # DiffAugment follows its paper's small-data setting; our one short run on 500 images did not
     # show a gain yet (benchmarks/RESULTS.md), so this choice is not yet backed by our numbers.
-    "small-faces": dict(size=64, channels=3, arch="dcgan", batch_size=64, epochs=600,
-                        augment="color,translation,cutout", snapshot_every=25),
+    "small-faces": dict(
+        size=64,
+        channels=3,
+        arch="dcgan",
+        batch_size=64,
+        epochs=600,
+        augment="color,translation,cutout",
+        snapshot_every=25,
+    ),
 }
 
 #: Presets that reproduce a published system (the rest are our own recommendations).
@@ -243,16 +286,25 @@ def load_config_file(path: str) -> tuple[str | None, dict[str, Any]]:
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(f"--config {path}: unknown keys {', '.join(unknown)}; see `dcgan train --dry-run` for the fields")
+        raise ConfigError(
+            f"--config {path}: unknown keys {', '.join(unknown)}; see `dcgan train --dry-run` for the fields"
+        )
     values: dict[str, Any] = {}
     for key, value in raw.items():
         kind = str(fields[key].type)
         ok = (value is None and "None" in kind) or (
-            isinstance(value, bool) if kind == "bool" else
-            isinstance(value, int) and not isinstance(value, bool) if kind.startswith("int") else
-            isinstance(value, (int, float)) and not isinstance(value, bool) if kind == "float" else
-            isinstance(value, str) if kind == "str" else
-            isinstance(value, dict) if kind.startswith("dict") else False)
+            isinstance(value, bool)
+            if kind == "bool"
+            else isinstance(value, int) and not isinstance(value, bool)
+            if kind.startswith("int")
+            else isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind == "float"
+            else isinstance(value, str)
+            if kind == "str"
+            else isinstance(value, dict)
+            if kind.startswith("dict")
+            else False
+        )
         if not ok:
             raise ConfigError(f"--config {path}: {key} = {value!r} is not a {kind}")
         values[key] = float(value) if kind == "float" else value

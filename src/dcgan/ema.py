@@ -26,8 +26,9 @@ from torch import nn
 
 
 class EMA:
-    def __init__(self, generator: nn.Module, half_life_images: float, ramp: float | None = None,
-                 images_seen: int = 0) -> None:
+    def __init__(
+        self, generator: nn.Module, half_life_images: float, ramp: float | None = None, images_seen: int = 0
+    ) -> None:
         """generator: the G being trained (copied now, on its device). half_life_images: > 0, in images.
         ramp: None (no ramp-up) or the ramp-up ratio. images_seen: images already trained on (resume)."""
         if not half_life_images > 0:

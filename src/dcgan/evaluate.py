@@ -36,10 +36,23 @@ class MetricContext:
     """What the metric functions need, computed lazily and at most once: real and fake features
     under each network, the real images used, the discriminator."""
 
-    def __init__(self, real_store: Any, num: int, *, fake_images: Any = None, fake_store: Any = None,
-                 discriminator: torch.nn.Module | None = None, device: torch.device | str = "cpu",
-                 batch_size: int | None = None, progress: bool = True, seed: int = 0, use_cache: bool = True,
-                 kid_subsets: int = 100, kid_subset_size: int = 1000, pr_k: int = 3) -> None:
+    def __init__(
+        self,
+        real_store: Any,
+        num: int,
+        *,
+        fake_images: Any = None,
+        fake_store: Any = None,
+        discriminator: torch.nn.Module | None = None,
+        device: torch.device | str = "cpu",
+        batch_size: int | None = None,
+        progress: bool = True,
+        seed: int = 0,
+        use_cache: bool = True,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        pr_k: int = 3,
+    ) -> None:
         if (fake_images is None) == (fake_store is None):
             raise ValueError("give exactly one of fake_images and fake_store")
         self.real_store = real_store
@@ -82,8 +95,15 @@ class MetricContext:
     def _reference(self, store: Any, extractor: Any, label: str) -> Any:
         from .metrics.reference import reference_stats
 
-        stats = reference_stats(store, extractor, self.num, batch_size=self.batch_size, progress=self.progress,
-                                use_cache=self.use_cache, desc=f"{label} features")
+        stats = reference_stats(
+            store,
+            extractor,
+            self.num,
+            batch_size=self.batch_size,
+            progress=self.progress,
+            use_cache=self.use_cache,
+            desc=f"{label} features",
+        )
         if not stats.cached:
             self.images_embedded += stats.count
             self.embed_seconds += stats.seconds
@@ -106,8 +126,9 @@ class MetricContext:
                 self._memo[key] = self._reference(self.fake_store, extractor, f"fake {which}").features
             else:
                 start = time.perf_counter()
-                self._memo[key] = extractor.extract(self.fake_images, batch_size=self.batch_size,
-                                                    progress=self.progress, desc=f"fake {which} features")
+                self._memo[key] = extractor.extract(
+                    self.fake_images, batch_size=self.batch_size, progress=self.progress, desc=f"fake {which} features"
+                )
                 self.embed_seconds += time.perf_counter() - start
                 self.images_embedded += len(self.fake_images)
         return self._memo[key]
@@ -163,14 +184,17 @@ def _plan_metrics(metrics: Any, num_samples: int, is_fashion: bool, notes: list[
             names.append("kid")
         notes.append(few)
     if ("pr" in names) and num_samples <= 3:
-        raise DataError(f"--num {num_samples}: precision/recall (k=3) needs at least 4 images per set; use a larger --num")
+        raise DataError(
+            f"--num {num_samples}: precision/recall (k=3) needs at least 4 images per set; use a larger --num"
+        )
     if num_samples < 2:
         raise DataError(f"--num {num_samples}: the metrics need at least 2 images per set")
     return tuple(n for n in METRICS if n in names)
 
 
-def _open_reference(data: str, size: int, channels: int | None, split: str, cache_dir: Any, progress: bool,
-                    flag: str = "--data") -> tuple[Any, str]:
+def _open_reference(
+    data: str, size: int, channels: int | None, split: str, cache_dir: Any, progress: bool, flag: str = "--data"
+) -> tuple[Any, str]:
     """Open the real images; a source without a test split falls back to train, with a note."""
     from .data.store import open_store
 
@@ -187,7 +211,7 @@ def _reflag(e: DataError, flag: str) -> DataError:
     """The data layer names --data; for --real / --fake the user typed another flag."""
     msg = str(e)
     if flag != "--data" and msg.startswith("--data "):
-        msg = flag + msg[len("--data"):]
+        msg = flag + msg[len("--data") :]
     return type(e)(msg)
 
 
@@ -198,24 +222,32 @@ def _compute(ctx: MetricContext, names: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
-def _finish(result: dict[str, Any], ctx: MetricContext, names: tuple[str, ...], notes: list[str], started: float,
-            json_path: str | Path | None) -> dict[str, Any]:
+def _finish(
+    result: dict[str, Any],
+    ctx: MetricContext,
+    names: tuple[str, ...],
+    notes: list[str],
+    started: float,
+    json_path: str | Path | None,
+) -> dict[str, Any]:
     from .metrics.inception import NAME as INCEPTION_NAME
 
     uses_inception = any(n in names for n in ("fid", "kid", "pr"))
-    result.update({
-        "metrics": list(names),
-        "num_real": ctx.num_real,
-        "num_fake": ctx.num_fake,
-        "feature_network": INCEPTION_NAME if uses_inception else None,
-        "reference_cached": ctx.reference_cached.get("inception", ctx.reference_cached.get("fashion")),
-        "seed": ctx.seed,
-        "device": str(ctx.device),
-        "images_embedded": ctx.images_embedded,
-        "seconds": round(time.perf_counter() - started, 3),
-        "images_per_s": round(ctx.images_embedded / ctx.embed_seconds, 2) if ctx.embed_seconds > 0 else None,
-        "warnings": notes,
-    })
+    result.update(
+        {
+            "metrics": list(names),
+            "num_real": ctx.num_real,
+            "num_fake": ctx.num_fake,
+            "feature_network": INCEPTION_NAME if uses_inception else None,
+            "reference_cached": ctx.reference_cached.get("inception", ctx.reference_cached.get("fashion")),
+            "seed": ctx.seed,
+            "device": str(ctx.device),
+            "images_embedded": ctx.images_embedded,
+            "seconds": round(time.perf_counter() - started, 3),
+            "images_per_s": round(ctx.images_embedded / ctx.embed_seconds, 2) if ctx.embed_seconds > 0 else None,
+            "warnings": notes,
+        }
+    )
     if "fid_fashion" in names:
         result["fashion_network"] = ctx.fashion().name
     for note in notes:
@@ -246,10 +278,19 @@ def write_json(result: dict[str, Any], path: str | Path) -> Path:
 # Entry points.
 
 
-def evaluate_run(run_or_ckpt: str | Path, data: str | None = None, metrics: Any = DEFAULT_METRICS, num: int = 10000,
-                 split: str = "test", device: str | torch.device = "auto", seed: int = 0,
-                 json_path: str | Path | None = None, progress: bool = True, batch_size: int | None = None,
-                 cache_dir: str | Path | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_or_ckpt: str | Path,
+    data: str | None = None,
+    metrics: Any = DEFAULT_METRICS,
+    num: int = 10000,
+    split: str = "test",
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    json_path: str | Path | None = None,
+    progress: bool = True,
+    batch_size: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Sample `num` images from a run directory (its newest checkpoint) or checkpoint file and compare
     them with `num` real images of `data` (None: the run's own data) from `split`.
 
@@ -268,18 +309,45 @@ def evaluate_run(run_or_ckpt: str | Path, data: str | None = None, metrics: Any 
     notes: list[str] = []
     names = _plan_metrics(metrics, min(num, len(real_store)), real_store.manifest.get("kind") == FASHION_KIND, notes)
     fake = sample_images(model.generator, config, num, seed=seed, device=dev)
-    ctx = MetricContext(real_store, num, fake_images=fake, discriminator=model.discriminator, device=dev,
-                        batch_size=batch_size, progress=progress, seed=seed)
+    ctx = MetricContext(
+        real_store,
+        num,
+        fake_images=fake,
+        discriminator=model.discriminator,
+        device=dev,
+        batch_size=batch_size,
+        progress=progress,
+        seed=seed,
+    )
     result = _compute(ctx, names)
-    result.update({"data": source, "data_kind": real_store.manifest.get("kind"), "split": used_split,
-                   "size": config.size, "channels": model.channels, "checkpoint": str(model.path), "step": model.step})
+    result.update(
+        {
+            "data": source,
+            "data_kind": real_store.manifest.get("kind"),
+            "split": used_split,
+            "size": config.size,
+            "channels": model.channels,
+            "checkpoint": str(model.path),
+            "step": model.step,
+        }
+    )
     return _finish(result, ctx, names, notes, started, json_path)
 
 
-def evaluate_sets(real: str, fake: str, metrics: Any = DEFAULT_METRICS, num: int = 10000, split: str = "test",
-                  size: int | None = None, device: str | torch.device = "auto", seed: int = 0,
-                  json_path: str | Path | None = None, progress: bool = True, batch_size: int | None = None,
-                  cache_dir: str | Path | None = None) -> dict[str, Any]:
+def evaluate_sets(
+    real: str,
+    fake: str,
+    metrics: Any = DEFAULT_METRICS,
+    num: int = 10000,
+    split: str = "test",
+    size: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    json_path: str | Path | None = None,
+    progress: bool = True,
+    batch_size: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Compare two image sets: `real` (any SOURCE; its test split, else train) and `fake` (a folder
     or .zip of images, e.g. another tool's output). Up to `num` images of each are used.
 
@@ -291,8 +359,10 @@ def evaluate_sets(real: str, fake: str, metrics: Any = DEFAULT_METRICS, num: int
     dev = _resolve_device(device)
     wanted = _parse(metrics)
     if "disc" in wanted:
-        raise DcganError("--metrics disc needs a trained discriminator: evaluate a run (dcgan evaluate RUN --metrics disc), "
-                         "not --real/--fake")
+        raise DcganError(
+            "--metrics disc needs a trained discriminator: evaluate a run (dcgan evaluate RUN --metrics disc), "
+            "not --real/--fake"
+        )
     side = size or _first_image_side(fake)
     try:
         fake_store = open_store(fake, side, None, split="all", cache_dir=cache_dir, progress=progress)
@@ -302,11 +372,21 @@ def evaluate_sets(real: str, fake: str, metrics: Any = DEFAULT_METRICS, num: int
     notes: list[str] = []
     count = min(num, len(real_store), len(fake_store))
     names = _plan_metrics(wanted, count, real_store.manifest.get("kind") == FASHION_KIND, notes)
-    ctx = MetricContext(real_store, count, fake_store=fake_store, device=dev, batch_size=batch_size,
-                        progress=progress, seed=seed)
+    ctx = MetricContext(
+        real_store, count, fake_store=fake_store, device=dev, batch_size=batch_size, progress=progress, seed=seed
+    )
     result = _compute(ctx, names)
-    result.update({"data": real, "data_kind": real_store.manifest.get("kind"), "split": used_split, "fake": fake,
-                   "size": side, "checkpoint": None, "step": None})
+    result.update(
+        {
+            "data": real,
+            "data_kind": real_store.manifest.get("kind"),
+            "split": used_split,
+            "fake": fake,
+            "size": side,
+            "checkpoint": None,
+            "step": None,
+        }
+    )
     return _finish(result, ctx, names, notes, started, json_path)
 
 
@@ -331,17 +411,26 @@ def _first_image_side(folder: str) -> int:
                     return max(8, min(img.size))
             except (OSError, ValueError):
                 continue
-    raise DataError(f"--fake {folder}: no readable images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder; "
-                    "point --fake at a folder of generated images")
+    raise DataError(
+        f"--fake {folder}: no readable images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder; "
+        "point --fake at a folder of generated images"
+    )
 
 
 _WARNED: set[str] = set()
 
 
 @torch.no_grad()
-def evaluate_during_training(generator: torch.nn.Module, config: Any, store_for_reference: Any, num: int,
-                             device: str | torch.device, step: int, progress: bool = True,
-                             metrics: Any = None) -> dict[str, Any]:
+def evaluate_during_training(
+    generator: torch.nn.Module,
+    config: Any,
+    store_for_reference: Any,
+    num: int,
+    device: str | torch.device,
+    step: int,
+    progress: bool = True,
+    metrics: Any = None,
+) -> dict[str, Any]:
     """config.eval_metrics (default FID and KID, plus fid_fashion for Fashion-MNIST) of `generator`
     against `store_for_reference`, for the trainer's --eval-every. The same latents (config.seed) every time, so successive
     evaluations differ only by the weights; the reference statistics are cached after the first."""

@@ -55,16 +55,18 @@ def atomic_save_png(image: Image.Image, path: str | Path, metadata: dict[str, st
     return path
 
 
-def save_grid(images: Any, path: str | Path, nrow: int | None = None, metadata: dict[str, str] | None = None,
-              scale: int = 1) -> Path:
+def save_grid(
+    images: Any, path: str | Path, nrow: int | None = None, metadata: dict[str, str] | None = None, scale: int = 1
+) -> Path:
     img = _pil(make_grid(images, nrow=nrow))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return atomic_save_png(img, path, metadata)
 
 
-def save_images(images: Any, out_dir: str | Path, prefix: str = "img", metadata: dict[str, str] | None = None,
-                start: int = 0) -> list[Path]:
+def save_images(
+    images: Any, out_dir: str | Path, prefix: str = "img", metadata: dict[str, str] | None = None, start: int = 0
+) -> list[Path]:
     """One PNG per image: out_dir/prefix_000000.png ..., each tagged with `metadata` (+ its index)."""
     imgs = to_uint8(images)
     out = Path(out_dir)

@@ -40,8 +40,9 @@ class GANLoss:
     needs_gradient_penalty: bool = False  # the loop adds gradient_penalty(...) to Loss_D
     uses_real_label: bool = False  # whether real_label (label smoothing) changes d_loss
 
-    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor,
-               real_label: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def d_loss(
+        self, real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss on real, loss on fake), each a scalar; logits of shape (N,)."""
         raise NotImplementedError
 
@@ -49,8 +50,14 @@ class GANLoss:
         """G's loss on D's logits for fresh fakes, a scalar."""
         raise NotImplementedError
 
-    def gradient_penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                         weight: float = 10.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def gradient_penalty(
+        self,
+        discriminator: nn.Module,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        weight: float = 10.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         raise NotImplementedError(f"the {self.name} loss has no gradient penalty")
 
     def __repr__(self) -> str:
@@ -59,7 +66,10 @@ class GANLoss:
 
 # bce: kept as plain functions, as the first trainer called them.
 
-def bce_d(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+
+def bce_d(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real, fake
@@ -123,8 +133,14 @@ class WGANGPLoss(GANLoss):
     def g_loss(self, fake_logits):
         return -fake_logits.mean()
 
-    def gradient_penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                         weight: float = 10.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def gradient_penalty(
+        self,
+        discriminator: nn.Module,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        weight: float = 10.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """weight * E[(||grad D(x_hat)||_2 - 1)^2], x_hat = alpha * real + (1 - alpha) * fake.
 
         real, fake: (N, C, H, W) (or (N, ...)) on the same device; both are detached here.

@@ -8,8 +8,9 @@ from torch import nn
 from .config import TrainConfig
 
 
-def sample_latents(config: TrainConfig, num: int, generator: torch.Generator | None = None,
-                   device: str | torch.device = "cpu") -> torch.Tensor:
+def sample_latents(
+    config: TrainConfig, num: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """z as the config says: N(0, 1) or U(-1, 1), shape (num, z_dim). Drawn on the CPU from
     `generator` so a seed gives the same z on every device, then moved."""
     if config.z_dist == "uniform":
@@ -30,8 +31,14 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_images(generator: nn.Module, config: TrainConfig, num: int, seed: int = 0,
-                  device: str | torch.device = "cpu", batch_size: int = 256) -> torch.Tensor:
+def sample_images(
+    generator: nn.Module,
+    config: TrainConfig,
+    num: int,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+) -> torch.Tensor:
     """`num` generated images as uint8 (num, C, H, W) on the CPU; deterministic for a seed."""
     rng = torch.Generator().manual_seed(seed)
     was_training = generator.training

@@ -14,12 +14,27 @@ from PIL import Image
 
 from dcgan.checkpoint import list_checkpoints
 
-TINY = ["--g-channels", "8", "--d-channels", "8", "--batch-size", "16", "--log-every", "1", "--snapshot-every", "1",
-        "--sample-grid", "16", "--no-progress"]
+TINY = [
+    "--g-channels",
+    "8",
+    "--d-channels",
+    "8",
+    "--batch-size",
+    "16",
+    "--log-every",
+    "1",
+    "--snapshot-every",
+    "1",
+    "--sample-grid",
+    "16",
+    "--no-progress",
+]
 
 
 def dcgan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dcgan.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dcgan.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
@@ -35,7 +50,22 @@ def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "run"
-    proc = dcgan("train", "--data", "synthetic", "--preset", "celeba-dcgan", "--size", "32", "--limit", "32", "--epochs", "1", "--out", str(out), *TINY)
+    proc = dcgan(
+        "train",
+        "--data",
+        "synthetic",
+        "--preset",
+        "celeba-dcgan",
+        "--size",
+        "32",
+        "--limit",
+        "32",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        *TINY,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "run finished" in proc.stdout
     return out
@@ -71,7 +101,9 @@ def test_dry_run_prints_the_resolved_config() -> None:
 
 def test_generate_writes_tagged_deterministic_pngs(trained_run: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    p = dcgan("generate", str(trained_run), "--num", "5", "--out", str(a), "--grid", str(tmp_path / "grid.png"), "--seed", "3")
+    p = dcgan(
+        "generate", str(trained_run), "--num", "5", "--out", str(a), "--grid", str(tmp_path / "grid.png"), "--seed", "3"
+    )
     assert p.returncode == 0, p.stderr
     dcgan("generate", str(trained_run), "--num", "5", "--out", str(b), "--seed", "3")
     files = sorted(a.glob("*.png"))
@@ -105,8 +137,27 @@ def test_resume_accepts_the_original_command_line(trained_run: Path, tmp_path: P
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
-    p = dcgan("train", "--data", "synthetic", "--preset", "celeba-dcgan", "--size", "32", "--limit", "32",
-              "--epochs", "2", "--out", str(run), *TINY, "--resume", "--keep-checkpoints", "1", "--device", "cpu")
+    p = dcgan(
+        "train",
+        "--data",
+        "synthetic",
+        "--preset",
+        "celeba-dcgan",
+        "--size",
+        "32",
+        "--limit",
+        "32",
+        "--epochs",
+        "2",
+        "--out",
+        str(run),
+        *TINY,
+        "--resume",
+        "--keep-checkpoints",
+        "1",
+        "--device",
+        "cpu",
+    )
     assert p.returncode == 0, p.stderr
     # Run-control settings may change on resume and take effect (here: keep only the newest).
     assert [c.name for c in list_checkpoints(run)] == ["ckpt-000000004.safetensors"]
@@ -118,11 +169,14 @@ def test_resume_refuses_a_changed_recipe(trained_run: Path, tmp_path: Path) -> N
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     before = sorted(p.name for p in (run / "checkpoints").iterdir())
-    one_line_error(dcgan("train", "--out", str(run), "--resume", "--size", "64", "--lr-g", "0.1"), "--size", "--lr-g", "--epochs")
+    one_line_error(
+        dcgan("train", "--out", str(run), "--resume", "--size", "64", "--lr-g", "0.1"), "--size", "--lr-g", "--epochs"
+    )
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
 
 
 # ---- bad input: one line naming the problem, exit status 2, nothing lost -------------------------
+
 
 def test_missing_data_folder(tmp_path: Path) -> None:
     one_line_error(dcgan("train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), *TINY), "nope")
@@ -201,8 +255,10 @@ def test_pickle_checkpoints_are_refused(tmp_path: Path) -> None:
 
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "junk.safetensors").write_bytes(b"garbage" * 10)
-    one_line_error(dcgan("generate", str(tmp_path / "junk.safetensors"), "--num", "1", "--out", str(tmp_path / "o")),
-                   "junk.safetensors")
+    one_line_error(
+        dcgan("generate", str(tmp_path / "junk.safetensors"), "--num", "1", "--out", str(tmp_path / "o")),
+        "junk.safetensors",
+    )
     one_line_error(dcgan("generate", str(tmp_path / "missing"), "--num", "1", "--out", str(tmp_path / "o")), "missing")
 
 

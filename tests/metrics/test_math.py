@@ -79,8 +79,10 @@ def test_feature_stats_float64() -> None:
 
 def naive_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     d = x.shape[1]
+
     def k(a, b):
         return (a @ b / d + 1) ** 3
+
     m = len(x)
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))

@@ -95,7 +95,7 @@ def test_cutout_zeros_one_square_of_half_the_side() -> None:
         cols = zero.any(0).nonzero().flatten()
         assert len(rows) and len(cols)
         # The zeros fill exactly their bounding box: one rectangle, clipped at the borders.
-        box = zero[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+        box = zero[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
         assert box.all() and zero.sum() == box.numel()
         assert len(rows) <= h // 2 and len(cols) <= w // 2
         if 0 < rows.min() and rows.max() < h - 1 and 0 < cols.min() and cols.max() < w - 1:

@@ -59,7 +59,9 @@ def test_registry_matches_the_config_choices_and_the_old_dicts() -> None:
 def test_bce_matches_hand_computation_with_label_smoothing() -> None:
     for label in (1.0, 0.9):
         real, fake = LOSSES["bce"].d_loss(REAL, FAKE, label)
-        want_real = mean(-(label * math.log(sigmoid(r)) + (1 - label) * math.log(1 - sigmoid(r))) for r in REAL.tolist())
+        want_real = mean(
+            -(label * math.log(sigmoid(r)) + (1 - label) * math.log(1 - sigmoid(r))) for r in REAL.tolist()
+        )
         want_fake = mean(-math.log(1 - sigmoid(f)) for f in FAKE.tolist())
         assert real.item() == pytest.approx(want_real, rel=1e-5)
         assert fake.item() == pytest.approx(want_fake, rel=1e-5)
@@ -84,8 +86,10 @@ def test_lsgan_matches_hand_computation_and_uses_real_label() -> None:
     for label in (1.0, 0.9):
         real, fake = LOSSES["lsgan"].d_loss(REAL, FAKE, label)
         assert real.item() == pytest.approx(0.5 * mean((r - label) ** 2 for r in REAL.tolist()), rel=1e-6)
-        assert fake.item() == pytest.approx(0.5 * mean(f ** 2 for f in FAKE.tolist()), rel=1e-6)
-    assert LOSSES["lsgan"].g_loss(FAKE).item() == pytest.approx(0.5 * mean((f - 1) ** 2 for f in FAKE.tolist()), rel=1e-6)
+        assert fake.item() == pytest.approx(0.5 * mean(f**2 for f in FAKE.tolist()), rel=1e-6)
+    assert LOSSES["lsgan"].g_loss(FAKE).item() == pytest.approx(
+        0.5 * mean((f - 1) ** 2 for f in FAKE.tolist()), rel=1e-6
+    )
 
 
 def test_wgan_matches_hand_computation() -> None:
@@ -152,7 +156,11 @@ def test_r1_is_half_gamma_times_squared_gradient_norm() -> None:
 
 def test_only_wgan_gp_rejects_batchnorm() -> None:
     assert {n: loss_compatible_with_batchnorm(n) for n in LOSSES} == {
-        "bce": True, "hinge": True, "lsgan": True, "wgan-gp": False}
+        "bce": True,
+        "hinge": True,
+        "lsgan": True,
+        "wgan-gp": False,
+    }
 
 
 @pytest.mark.parametrize("name", list(LOSSES))

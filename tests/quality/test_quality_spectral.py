@@ -35,7 +35,9 @@ def test_every_conv_and_linear_is_wrapped_and_it_is_idempotent() -> None:
         apply_spectral_norm(module)
         assert set(module.state_dict()) == keys  # nothing wrapped twice
     assert not has_spectral_norm(Discriminator(1, 28, width=8))
-    assert has_batchnorm(Discriminator(1, 28, width=8)) and not has_batchnorm(Discriminator(1, 28, width=8, batchnorm=False))
+    assert has_batchnorm(Discriminator(1, 28, width=8)) and not has_batchnorm(
+        Discriminator(1, 28, width=8, batchnorm=False)
+    )
 
 
 def test_normalised_weights_have_unit_spectral_norm() -> None:

@@ -32,15 +32,28 @@ OPTIONS = {
 
 
 def tiny(**kw) -> "TrainConfig":  # noqa: F821
-    values = dict(data="synthetic", size=28, limit=48, g_channels=8, d_channels=8, batch_size=16, log_every=1, snapshot_every=1,
-                  sample_grid=4, epochs=2)
+    values = dict(
+        data="synthetic",
+        size=28,
+        limit=48,
+        g_channels=8,
+        d_channels=8,
+        batch_size=16,
+        log_every=1,
+        snapshot_every=1,
+        sample_grid=4,
+        epochs=2,
+    )
     values.update(kw)
     return resolve_config("fashion-dcgan", values)
 
 
 def losses(run: Path) -> list[tuple[float, float]]:
-    return [(r["loss_d"], r["loss_g"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
-            if "loss_d" in r]
+    return [
+        (r["loss_d"], r["loss_g"])
+        for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+        if "loss_d" in r
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ def _data_fixtures():
     """The data layer's fixture makers (tests/data/conftest.py), loaded by path."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("data_fixtures", Path(__file__).resolve().parents[1] / "data" / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "data_fixtures", Path(__file__).resolve().parents[1] / "data" / "conftest.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["data_fixtures"] = module  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
@@ -30,8 +32,9 @@ bad_files = _data_fixtures().bad_files
 
 
 def dcgan(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dcgan.cli", *args], capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "dcgan.cli", *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def good_png(seed: int) -> bytes:
@@ -111,8 +114,10 @@ def test_config_files_are_parsed_as_data(tmp_path: Path) -> None:
     and unknown keys are refused with one line."""
     sentinel = tmp_path / "pwned"
     cfg = tmp_path / "run.toml"
-    cfg.write_text(f'data = "synthetic"\nsize = 28\nepochs = 1\nlimit = 32\n'
-                   f'augment = "__import__(\'os\').system(\'touch {sentinel}\')"\n')
+    cfg.write_text(
+        f'data = "synthetic"\nsize = 28\nepochs = 1\nlimit = 32\n'
+        f"augment = \"__import__('os').system('touch {sentinel}')\"\n"
+    )
     proc = dcgan("train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--dry-run")
     assert proc.returncode == 0, proc.stderr
     resolved = json.loads(proc.stdout)

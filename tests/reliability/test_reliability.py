@@ -22,21 +22,54 @@ from dcgan.config import resolve_config
 from dcgan.errors import CheckpointError, DcganError
 from dcgan.train.trainer import DivergenceError, train
 
-TINY = ["--data", "synthetic", "--size", "28", "--limit", "64", "--g-channels", "8", "--d-channels", "8", "--snapshot-every", "1",
-        "--batch-size", "16", "--log-every", "1", "--sample-grid", "4", "--no-progress"]
+TINY = [
+    "--data",
+    "synthetic",
+    "--size",
+    "28",
+    "--limit",
+    "64",
+    "--g-channels",
+    "8",
+    "--d-channels",
+    "8",
+    "--snapshot-every",
+    "1",
+    "--batch-size",
+    "16",
+    "--log-every",
+    "1",
+    "--sample-grid",
+    "4",
+    "--no-progress",
+]
 
 
 def tiny(**kw):
-    values = dict(data="synthetic", size=28, limit=48, g_channels=8, d_channels=8, batch_size=16, log_every=1, snapshot_every=1,
-                  sample_grid=4, epochs=3)
+    values = dict(
+        data="synthetic",
+        size=28,
+        limit=48,
+        g_channels=8,
+        d_channels=8,
+        batch_size=16,
+        log_every=1,
+        snapshot_every=1,
+        sample_grid=4,
+        epochs=3,
+    )
     values.update(kw)
     return resolve_config("fashion-dcgan", values)
 
 
 def start(out: Path, *extra: str, log: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "dcgan.cli", "train", "--out", str(out), *extra],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dcgan.cli", "train", "--out", str(out), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+        env=env,
+    )
 
 
 def newest_step(run: Path) -> int:
@@ -91,8 +124,23 @@ def test_sigkill_at_random_moments_never_loses_the_last_checkpoint(tmp_path: Pat
     assert kills >= 3 and resumed_from, "the loop must have killed and resumed at least once"
     # Finally let it finish: resume with a short length.
     done_epoch = read_checkpoint(list_checkpoints(run)[-1]).meta["epoch"]
-    proc = subprocess.run([sys.executable, "-m", "dcgan.cli", "train", "--out", str(run), "--resume",
-                           "--epochs", str(done_epoch + 1), "--no-progress"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dcgan.cli",
+            "train",
+            "--out",
+            str(run),
+            "--resume",
+            "--epochs",
+            str(done_epoch + 1),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert read_checkpoint(list_checkpoints(run)[-1]).meta["epoch"] == done_epoch + 1
     steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines() if '"loss_d"' in l]
@@ -116,9 +164,23 @@ def test_sigint_and_sigterm_save_and_exit_cleanly(sig: signal.Signals, tmp_path:
     last_logged = max(json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines())
     assert step == last_logged > 0  # the checkpoint is the step the run stopped at
     # And it resumes from there.
-    proc = subprocess.run([sys.executable, "-m", "dcgan.cli", "train", "--out", str(run), "--resume",
-                           "--epochs", str(read_checkpoint(list_checkpoints(run)[-1]).meta["epoch"] + 1),
-                           "--no-progress"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dcgan.cli",
+            "train",
+            "--out",
+            str(run),
+            "--resume",
+            "--epochs",
+            str(read_checkpoint(list_checkpoints(run)[-1]).meta["epoch"] + 1),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and f"from step {step}" in proc.stderr, proc.stderr
 
 
@@ -219,8 +281,18 @@ def test_checkpoint_with_non_finite_weights_is_never_written(tmp_path: Path) -> 
         g.weight[0, 0] = float("nan")
     opt = torch.optim.Adam(g.parameters())
     with pytest.raises(CheckpointError, match="non-finite"):
-        ckpt.save_checkpoint(tmp_path, config=tiny(), generator=g, discriminator=g, opt_g=opt, opt_d=opt, step=1,
-                             epoch=0, images_seen=0, rng={})
+        ckpt.save_checkpoint(
+            tmp_path,
+            config=tiny(),
+            generator=g,
+            discriminator=g,
+            opt_g=opt,
+            opt_d=opt,
+            step=1,
+            epoch=0,
+            images_seen=0,
+            rng={},
+        )
     assert not list_checkpoints(tmp_path)
 
 

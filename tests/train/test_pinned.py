@@ -22,24 +22,84 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-COMMON = ["--data", "synthetic", "--limit", "48", "--epochs", "2", "--batch-size", "16", "--g-channels", "8",
-          "--d-channels", "8", "--mlp-hidden", "16", "--log-every", "1", "--sample-grid", "16", "--snapshot-every", "1",
-          "--device", "cpu", "--seed", "3"]
+COMMON = [
+    "--data",
+    "synthetic",
+    "--limit",
+    "48",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--g-channels",
+    "8",
+    "--d-channels",
+    "8",
+    "--mlp-hidden",
+    "16",
+    "--log-every",
+    "1",
+    "--sample-grid",
+    "16",
+    "--snapshot-every",
+    "1",
+    "--device",
+    "cpu",
+    "--seed",
+    "3",
+]
 RECIPES = {
     "s1-dcgan": ["--preset", "fashion-dcgan"],
     "s4-variant": ["--preset", "celeba-variant", "--size", "32"],
     "s5-mlp": ["--preset", "fashion-mlp"],
-    "quality": ["--preset", "fashion-dcgan", "--ema-half-life", "200", "--augment", "color,translation,cutout",
-                "--spectral-norm", "--loss", "hinge", "--r1-gamma", "0.1", "--lr-g", "0.0001"],
-    "wgan-gp": ["--preset", "fashion-dcgan", "--loss", "wgan-gp", "--no-d-batchnorm", "--size", "32",
-                "--channels", "3"],
+    "quality": [
+        "--preset",
+        "fashion-dcgan",
+        "--ema-half-life",
+        "200",
+        "--augment",
+        "color,translation,cutout",
+        "--spectral-norm",
+        "--loss",
+        "hinge",
+        "--r1-gamma",
+        "0.1",
+        "--lr-g",
+        "0.0001",
+    ],
+    "wgan-gp": [
+        "--preset",
+        "fashion-dcgan",
+        "--loss",
+        "wgan-gp",
+        "--no-d-batchnorm",
+        "--size",
+        "32",
+        "--channels",
+        "3",
+    ],
 }
 PINS: dict[str, tuple[str, str]] = {  # recipe: (sha256 of the checkpoint's tensors, sha256 of the sample grid)
-    "s1-dcgan": ("4a726a65df5307a16a0f9a02179336d8e213307e969550fdb68553fdb38ccba2", "a55318270a308bb9e13f4a2d3640c96d6a541536912a6078b7a60acfccfcd043"),
-    "s4-variant": ("be941ec622d2cae7b1e0ea74714366dc7964bf7aa14be313945e025cf021b792", "e9415a3ea43e60373bb518752eae4be966009246c039f62c30c58d1c0f2b1d24"),
-    "s5-mlp": ("7f87a7079873b9a852281136018f7e9a1996d1148e2474e662eecd135cf1c4e5", "864331bd0578b1274a5d36a1807d90e34a82d8113a9be403da1f11a95935461b"),
-    "quality": ("89131bd840153161203a9ccd7596d8e1aaaad79a3242f68123aba4879a8ff115", "801e641aa03beeafba3e677a6b094f4aacd9d767739a3647279963245a1ca330"),
-    "wgan-gp": ("cc9b4524fd18f300c0fcf7d5540b320794fc1ba913c6fa00e8fc441d7d66bb05", "9f58933de2567993ed576951b764443aa366b64296fe8a7dd5e3b44109a8f867"),
+    "s1-dcgan": (
+        "4a726a65df5307a16a0f9a02179336d8e213307e969550fdb68553fdb38ccba2",
+        "a55318270a308bb9e13f4a2d3640c96d6a541536912a6078b7a60acfccfcd043",
+    ),
+    "s4-variant": (
+        "be941ec622d2cae7b1e0ea74714366dc7964bf7aa14be313945e025cf021b792",
+        "e9415a3ea43e60373bb518752eae4be966009246c039f62c30c58d1c0f2b1d24",
+    ),
+    "s5-mlp": (
+        "7f87a7079873b9a852281136018f7e9a1996d1148e2474e662eecd135cf1c4e5",
+        "864331bd0578b1274a5d36a1807d90e34a82d8113a9be403da1f11a95935461b",
+    ),
+    "quality": (
+        "89131bd840153161203a9ccd7596d8e1aaaad79a3242f68123aba4879a8ff115",
+        "801e641aa03beeafba3e677a6b094f4aacd9d767739a3647279963245a1ca330",
+    ),
+    "wgan-gp": (
+        "cc9b4524fd18f300c0fcf7d5540b320794fc1ba913c6fa00e8fc441d7d66bb05",
+        "9f58933de2567993ed576951b764443aa366b64296fe8a7dd5e3b44109a8f867",
+    ),
 }
 
 
@@ -66,8 +126,20 @@ def test_fixed_seed_runs_stay_bit_identical(recipe: str, cli, tmp_path: Path) ->
     assert code == 0, err
     ckpts = sorted((run / "checkpoints").glob("ckpt-*.safetensors"))
     assert ckpts[-1].name == "ckpt-000000006.safetensors"
-    code, _, err = cli("generate", str(run), "--num", "16", "--seed", "5", "--out", str(tmp_path / "fakes"),
-                       "--grid", str(tmp_path / "grid.png"), "--device", "cpu")
+    code, _, err = cli(
+        "generate",
+        str(run),
+        "--num",
+        "16",
+        "--seed",
+        "5",
+        "--out",
+        str(tmp_path / "fakes"),
+        "--grid",
+        str(tmp_path / "grid.png"),
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     got = (tensor_digest(ckpts[-1]), pixel_digest(tmp_path / "grid.png"))
     if os.environ.get("DCGAN_REPIN"):

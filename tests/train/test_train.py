@@ -37,16 +37,32 @@ def test_run_directory_has_everything_the_published_systems_show(tmp_path: Path)
     diversity = [r for r in records if "sample_diversity" in r]
     assert [r["epoch"] for r in diversity] == [1, 2] and all(r["sample_diversity"] >= 0 for r in diversity)
     assert [r["step"] for r in lines] == list(range(1, 7))  # 48 images / 16 per step x 2 epochs
-    keys = {"step", "epoch", "loss_d", "loss_g", "d_real_mean", "d_fake_mean_before", "d_fake_mean_after",
-            "images_per_second", "elapsed"}
+    keys = {
+        "step",
+        "epoch",
+        "loss_d",
+        "loss_g",
+        "d_real_mean",
+        "d_fake_mean_before",
+        "d_fake_mean_after",
+        "images_per_second",
+        "elapsed",
+    }
     assert keys <= set(lines[0])
     for r in lines:
         assert 0 < r["d_real_mean"] < 1 and 0 < r["d_fake_mean_after"] < 1 and r["loss_d"] > 0
         assert r["images_per_second"] > 0
     assert [r["epoch"] for r in lines] == [1, 1, 1, 2, 2, 2]
     # Fixed-noise grids after every epoch, real vs fake, plots, report, config.
-    for name in ("samples/epoch_0001.png", "samples/epoch_0002.png", "real_vs_fake.png",
-                 "plots/losses.png", "plots/d_outputs.png", "report.html", "config.json"):
+    for name in (
+        "samples/epoch_0001.png",
+        "samples/epoch_0002.png",
+        "real_vs_fake.png",
+        "plots/losses.png",
+        "plots/d_outputs.png",
+        "report.html",
+        "config.json",
+    ):
         assert (run / name).is_file() and (run / name).stat().st_size > 0, name
     grid = Image.open(run / "samples/epoch_0001.png")
     assert grid.size == (4 * 30 + 2, 4 * 30 + 2)  # 16 images of 28 px, 4 per row, 2 px padding
@@ -68,8 +84,11 @@ def test_images_change_and_losses_move_while_training(tmp_path: Path) -> None:
     a = np.asarray(Image.open(run / "samples/epoch_0001.png"), dtype=np.float64)
     b = np.asarray(Image.open(run / "samples/epoch_0003.png"), dtype=np.float64)
     assert np.abs(a - b).mean() > 3.0  # the fixed-noise grid changed by more than 3 grey levels on average
-    diversity = [json.loads(l)["sample_diversity"] for l in (run / "metrics.jsonl").read_text().splitlines()
-                 if "sample_diversity" in l]
+    diversity = [
+        json.loads(l)["sample_diversity"]
+        for l in (run / "metrics.jsonl").read_text().splitlines()
+        if "sample_diversity" in l
+    ]
     assert diversity[0] < diversity[1] < diversity[2]  # from a near-constant start, the samples spread out
     losses = [json.loads(l)["loss_g"] for l in (run / "metrics.jsonl").read_text().splitlines() if "loss_g" in l]
     assert len(set(losses)) == len(losses) and np.isfinite(losses).all()
@@ -135,8 +154,15 @@ def test_large_batch_learning_rate_rule(rule: str, factor: float, tmp_path: Path
 
 def test_eval_every_records_fid_plots_it_and_keeps_the_best_checkpoint(tmp_path: Path) -> None:
     """--eval-every on real Fashion-MNIST with the fast domain FID: records, plot, best checkpoint, report."""
-    cfg = tiny(data="fashion-mnist", limit=96, epochs=2, eval_every=2, eval_num=48, eval_metrics="fid_fashion",
-               keep_checkpoints=1)
+    cfg = tiny(
+        data="fashion-mnist",
+        limit=96,
+        epochs=2,
+        eval_every=2,
+        eval_num=48,
+        eval_metrics="fid_fashion",
+        keep_checkpoints=1,
+    )
     run = train(cfg, tmp_path / "run", progress=False)
     evals = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"fid_fashion"' in l]
     assert [r["step"] for r in evals] == [2, 4, 6, 8, 10, 12]
@@ -167,6 +193,10 @@ def test_snapshots_are_spaced_on_tiny_epochs(tmp_path: Path) -> None:
     assert sorted(p.name for p in (auto / "samples").iterdir()) == ["epoch_0003.png"]
     assert [p.name for p in list_checkpoints(auto)] == ["ckpt-000000009.safetensors"]
     every2 = train(tiny(snapshot_every=2, epochs=5, keep_checkpoints=5), tmp_path / "every2", progress=False)
-    assert sorted(p.name for p in (every2 / "samples").iterdir()) == ["epoch_0002.png", "epoch_0004.png", "epoch_0005.png"]
+    assert sorted(p.name for p in (every2 / "samples").iterdir()) == [
+        "epoch_0002.png",
+        "epoch_0004.png",
+        "epoch_0005.png",
+    ]
     assert [read_checkpoint(p).meta["epoch"] for p in list_checkpoints(every2)] == [2, 4, 5]
     assert tiny(snapshot_every=0).snapshot_epochs(48) == 209 and tiny(snapshot_every=0).snapshot_epochs(60000) == 1

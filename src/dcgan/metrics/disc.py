@@ -15,8 +15,9 @@ from torch import nn
 
 
 @torch.no_grad()
-def discriminator_logits(discriminator: nn.Module, images: Any, device: str | torch.device = "cpu",
-                         batch_size: int = 256) -> np.ndarray:
+def discriminator_logits(
+    discriminator: nn.Module, images: Any, device: str | torch.device = "cpu", batch_size: int = 256
+) -> np.ndarray:
     """Raw logits (N,) of D for uint8 images (N, C, H, W), numpy or torch; D is run in eval mode."""
     from ..sample import to_float
 
@@ -54,12 +55,18 @@ def classification_report(real_logits: np.ndarray, fake_logits: np.ndarray) -> d
         "disc_f1": f1,
         "disc_real_mean": float(real_p.mean()) if len(real_p) else 0.0,  # mean D(x)
         "disc_fake_mean": float(fake_p.mean()) if len(fake_p) else 0.0,  # mean D(G(z))
-        "disc_tp": tp, "disc_fn": fn, "disc_fp": fp, "disc_tn": tn,
+        "disc_tp": tp,
+        "disc_fn": fn,
+        "disc_fp": fp,
+        "disc_tn": tn,
     }
 
 
-def disc_report(discriminator: nn.Module, real: Any, fake: Any, device: str | torch.device = "cpu",
-                batch_size: int = 256) -> dict[str, float]:
+def disc_report(
+    discriminator: nn.Module, real: Any, fake: Any, device: str | torch.device = "cpu", batch_size: int = 256
+) -> dict[str, float]:
     """The S5 report for uint8 real and fake images (N, C, H, W)."""
-    return classification_report(discriminator_logits(discriminator, real, device, batch_size),
-                                 discriminator_logits(discriminator, fake, device, batch_size))
+    return classification_report(
+        discriminator_logits(discriminator, real, device, batch_size),
+        discriminator_logits(discriminator, fake, device, batch_size),
+    )

@@ -44,10 +44,15 @@ class FashionClassifier(nn.Module):
 
         w = width
         self.features = nn.Sequential(
-            *block(1, w), *block(w, w), nn.MaxPool2d(2),  # state size. w x 14 x 14
-            *block(w, 2 * w), *block(2 * w, 2 * w), nn.MaxPool2d(2),  # state size. 2w x 7 x 7
+            *block(1, w),
+            *block(w, w),
+            nn.MaxPool2d(2),  # state size. w x 14 x 14
+            *block(w, 2 * w),
+            *block(2 * w, 2 * w),
+            nn.MaxPool2d(2),  # state size. 2w x 7 x 7
             *block(2 * w, 4 * w),  # state size. 4w x 7 x 7
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # state size. 4w (the domain features)
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),  # state size. 4w (the domain features)
         )
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(4 * w, num_classes)
@@ -77,8 +82,10 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
 
 def load_info() -> dict[str, Any]:
     if not INFO.is_file():
-        raise DcganError(f"{INFO}: the Fashion-MNIST classifier's description is missing; reinstall dcgan "
-                         "or train it: python -m dcgan.metrics.train_classifier")
+        raise DcganError(
+            f"{INFO}: the Fashion-MNIST classifier's description is missing; reinstall dcgan "
+            "or train it: python -m dcgan.metrics.train_classifier"
+        )
     return json.loads(INFO.read_text())
 
 
@@ -86,8 +93,10 @@ def load_classifier(device: str | torch.device = "cpu") -> FashionClassifier:
     from safetensors.torch import load_file
 
     if not WEIGHTS.is_file():
-        raise DcganError(f"{WEIGHTS}: the Fashion-MNIST classifier weights are missing; reinstall dcgan "
-                         "or train them: python -m dcgan.metrics.train_classifier")
+        raise DcganError(
+            f"{WEIGHTS}: the Fashion-MNIST classifier weights are missing; reinstall dcgan "
+            "or train them: python -m dcgan.metrics.train_classifier"
+        )
     info = load_info()
     model = FashionClassifier(width=int(info.get("width", 32)))
     model.load_state_dict(load_file(str(WEIGHTS)))
@@ -105,7 +114,9 @@ class FashionFeatureExtractor:
         self.net = load_classifier(self.device)
         info = load_info()
         self.test_accuracy = float(info["test_accuracy"])
-        self.name = f"fashion-classifier-128 (dcgan fashion_classifier.safetensors, test accuracy {self.test_accuracy:.4f})"
+        self.name = (
+            f"fashion-classifier-128 (dcgan fashion_classifier.safetensors, test accuracy {self.test_accuracy:.4f})"
+        )
 
     def default_batch_size(self) -> int:
         return 1000
@@ -114,8 +125,14 @@ class FashionFeatureExtractor:
     def features(self, batch: torch.Tensor) -> torch.Tensor:
         return self.net.embed(preprocess(batch.to(self.device)))
 
-    def extract(self, images: Any, batch_size: int | None = None, device: str | torch.device | None = None,
-                progress: bool = True, desc: str = "fashion features") -> np.ndarray:
+    def extract(
+        self,
+        images: Any,
+        batch_size: int | None = None,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+        desc: str = "fashion features",
+    ) -> np.ndarray:
         from .inception import run_batches
 
         if device is not None and torch.device(device) != self.device:

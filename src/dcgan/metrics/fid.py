@@ -36,13 +36,16 @@ def _sqrtm(a: np.ndarray) -> np.ndarray:
         return np.asarray(scipy.linalg.sqrtm(a))
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (len(mu1), len(mu1)):
-        raise ValueError(f"mismatched statistics: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}")
+        raise ValueError(
+            f"mismatched statistics: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}"
+        )
     diff = mu1 - mu2
     covmean = _sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
@@ -67,8 +70,10 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray, warn: bool = True) -> 
 def few_samples_message(n: int) -> str | None:
     if n >= MIN_SAMPLES_FOR_FID:
         return None
-    return (f"FID from {n} samples (< {MIN_SAMPLES_FOR_FID}) is biased upwards and unstable; "
-            "compare KID instead, or use --num 10000")
+    return (
+        f"FID from {n} samples (< {MIN_SAMPLES_FOR_FID}) is biased upwards and unstable; "
+        "compare KID instead, or use --num 10000"
+    )
 
 
 def warn_if_few(n: int) -> None:

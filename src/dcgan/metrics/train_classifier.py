@@ -47,12 +47,16 @@ def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_siz
 
 
 @click.command()
-@click.option("--data", default="fashion-mnist", show_default=True, help="Fashion-MNIST source (name or folder of IDX files).")
+@click.option(
+    "--data", default="fashion-mnist", show_default=True, help="Fashion-MNIST source (name or folder of IDX files)."
+)
 @click.option("--epochs", type=click.IntRange(1, 100), default=5, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=128, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True, help="Peak learning rate (one-cycle schedule).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the weights (default: the package's).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Folder for the weights (default: the package's)."
+)
 @click.option("--min-accuracy", type=click.FloatRange(0, 1), default=0.90, show_default=True)
 def main(data: str, epochs: int, batch_size: int, lr: float, seed: int, out: str | None, min_accuracy: float) -> None:
     """Train the Fashion-MNIST feature classifier used by fid_fashion."""
@@ -100,8 +104,10 @@ def main(data: str, epochs: int, batch_size: int, lr: float, seed: int, out: str
     test_acc = accuracy(model, x_test, y_test)
     train_acc = accuracy(model, x_train[:10000], y_train[:10000])
     if test_acc < min_accuracy:
-        raise click.ClickException(f"test accuracy {test_acc:.4f} is below --min-accuracy {min_accuracy}; "
-                                   "weights not written (try more --epochs)")
+        raise click.ClickException(
+            f"test accuracy {test_acc:.4f} is below --min-accuracy {min_accuracy}; "
+            "weights not written (try more --epochs)"
+        )
 
     from safetensors.torch import save_file
 
@@ -120,17 +126,24 @@ def main(data: str, epochs: int, batch_size: int, lr: float, seed: int, out: str
         "width": 32,
         "feature_dim": 128,
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
         "train_seconds": round(seconds, 1),
-        "data": data, "data_checksum_train": train.manifest.get("checksum"), "data_checksum_test": test.manifest.get("checksum"),
+        "data": data,
+        "data_checksum_train": train.manifest.get("checksum"),
+        "data_checksum_test": test.manifest.get("checksum"),
         "torch": torch.__version__,
         "command": " ".join(["python -m dcgan.metrics.train_classifier", *sys.argv[1:]]),
     }
     tmp = info.with_name(info.name + ".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(tmp, info)
-    print(f"test accuracy {test_acc:.4f} after {epochs} epochs ({seconds:.0f} s); wrote {weights} "
-          f"({weights.stat().st_size / 1e6:.2f} MB) and {info}")
+    print(
+        f"test accuracy {test_acc:.4f} after {epochs} epochs ({seconds:.0f} s); wrote {weights} "
+        f"({weights.stat().st_size / 1e6:.2f} MB) and {info}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,9 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self, channels: int, size: int, hidden: int = 256) -> None:
         super().__init__()
-        self.main = nn.Sequential(nn.Flatten(), nn.Linear(channels * size * size, hidden), nn.ReLU(True), nn.Linear(hidden, 1))
+        self.main = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels * size * size, hidden), nn.ReLU(True), nn.Linear(hidden, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).view(-1)

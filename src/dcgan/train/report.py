@@ -14,8 +14,10 @@ def _img(path: Path, alt: str) -> str:
     if not path.exists():
         return ""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(alt)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+    )
 
 
 def write_report(run_dir: str | Path, config: dict[str, Any], summary: dict[str, Any]) -> Path:
@@ -30,7 +32,8 @@ def write_report(run_dir: str | Path, config: dict[str, Any], summary: dict[str,
         "</head><body>",
         f"<h1>dcgan run: {html.escape(run.resolve().name)}</h1>",
         f"<h2>Summary</h2><table>{rows}</table>",
-        "<h2>Real vs generated</h2>", _img(run / "real_vs_fake.png", "real images (left) beside generated ones (right)"),
+        "<h2>Real vs generated</h2>",
+        _img(run / "real_vs_fake.png", "real images (left) beside generated ones (right)"),
         "<h2>Training curves</h2>",
         _img(run / "plots" / "losses.png", "G and D loss over iterations"),
         _img(run / "plots" / "d_outputs.png", "D(x) and D(G(z)) over iterations"),

@@ -73,8 +73,11 @@ class StopFlag:
             if self.count > 1:  # a second Ctrl+C leaves at once
                 raise KeyboardInterrupt
             self.requested = True
-            print(f"\n{signal.Signals(signum).name}: finishing this step and saving a checkpoint "
-                  "(press Ctrl+C again to quit at once)", file=sys.stderr)
+            print(
+                f"\n{signal.Signals(signum).name}: finishing this step and saving a checkpoint "
+                "(press Ctrl+C again to quit at once)",
+                file=sys.stderr,
+            )
 
         for s in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -112,7 +115,9 @@ def prepare_run_dir(out: Path, resume: bool) -> ckpt.Checkpoint | None:
     existing = ckpt.list_checkpoints(out)
     if resume:
         if not existing:
-            raise CheckpointError(f"--resume: {out} has no checkpoints to resume from; drop --resume to start a new run")
+            raise CheckpointError(
+                f"--resume: {out} has no checkpoints to resume from; drop --resume to start a new run"
+            )
         for path in reversed(existing):  # newest complete file that reads
             try:
                 return ckpt.read_checkpoint(path)
@@ -120,13 +125,20 @@ def prepare_run_dir(out: Path, resume: bool) -> ckpt.Checkpoint | None:
                 print(f"warning: skipping unreadable checkpoint {path.name}: {e}", file=sys.stderr)
         raise CheckpointError(f"--resume: no readable checkpoint in {out / 'checkpoints'}")
     if existing or (out / "metrics.jsonl").exists():
-        raise DcganError(f"--out {out}: this run directory already holds a run; pass --resume to continue it "
-                         "or choose a new --out")
+        raise DcganError(
+            f"--out {out}: this run directory already holds a run; pass --resume to continue it or choose a new --out"
+        )
     return None
 
 
-def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
-          max_steps: int | None = None, cache_dir: str | Path | None = None) -> Path:
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    max_steps: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
     """Train per `config` into `out_dir`; returns the run directory.
 
     max_steps: stop after this many optimisation steps in total (None: run all epochs); used
@@ -139,8 +151,9 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     resume_from = prepare_run_dir(out, resume)
     if resume_from is not None:
         # A resumed run keeps its recipe; only its length and run-control settings may change.
-        config = TrainConfig.from_dict(dict(resume_from.config.to_dict(),
-                                            **{k: getattr(config, k) for k in RESUME_MAY_CHANGE}))
+        config = TrainConfig.from_dict(
+            dict(resume_from.config.to_dict(), **{k: getattr(config, k) for k in RESUME_MAY_CHANGE})
+        )
     config.validate()
     check_writable(out)
     device = resolve_device(config.device)
@@ -149,8 +162,15 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
 
     # Load the data: decoded once into the packed store, then held in memory.
     channels = config.channels or source_channels(config.data)
-    store = open_store(config.data, config.size, channels, split=config.split, limit=config.limit,
-                       cache_dir=cache_dir, progress=progress)
+    store = open_store(
+        config.data,
+        config.size,
+        channels,
+        split=config.split,
+        limit=config.limit,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
     num_images = len(store)
     with warnings.catch_warnings():
         # The store is a read-only memory map; training only reads it, so no copy is made on CPU.
@@ -163,9 +183,11 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
         total_steps = min(total_steps, max_steps)
     snapshot_epochs = config.snapshot_epochs(num_images)
     if num_images < SMALL_DATA and not config.augment and resume_from is None:
-        print(f"warning: only {num_images} training images: D will overfit them; add --augment "
-              f"{DEFAULT_POLICY} (DiffAugment, measured in benchmarks/RESULTS.md) or use --preset small-faces",
-              file=sys.stderr)
+        print(
+            f"warning: only {num_images} training images: D will overfit them; add --augment "
+            f"{DEFAULT_POLICY} (DiffAugment, measured in benchmarks/RESULTS.md) or use --preset small-faces",
+            file=sys.stderr,
+        )
 
     # Build the networks and optimisers.
     torch.manual_seed(config.seed)
@@ -183,14 +205,18 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
         adam["fused"] = True
     lr_g, lr_d = config.effective_lrs()
     if config.lr_scaling != "none":
-        print(f"note: --lr-scaling {config.lr_scaling} at batch {config.batch_size}: lr_g {lr_g:.3g}, lr_d {lr_d:.3g}",
-              file=sys.stderr)
+        print(
+            f"note: --lr-scaling {config.lr_scaling} at batch {config.batch_size}: lr_g {lr_g:.3g}, lr_d {lr_d:.3g}",
+            file=sys.stderr,
+        )
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, **adam)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, **adam)
     loss = get_loss(config.loss)
     if config.loss == "wgan-gp" and config.d_batchnorm and config.arch != "mlp":
-        print("warning: wgan-gp's gradient penalty is per sample; BatchNorm in D breaks it (add --no-d-batchnorm)",
-              file=sys.stderr)
+        print(
+            "warning: wgan-gp's gradient penalty is per sample; BatchNorm in D breaks it (add --no-d-batchnorm)",
+            file=sys.stderr,
+        )
     augment = _augmenter(config.augment)
     amp_dtype = _amp_dtype(config.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -225,31 +251,56 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
         elif "aug_cuda" in rng and device.type == "cuda":
             aug_rng.set_state(rng["aug_cuda"])
         m = ck.meta
-        counters.update(step=m["step"], epoch=m["epoch"], batch_index=m["extra"]["batch_index"],
-                        images_seen=m["images_seen"], rollbacks=m["extra"].get("rollbacks", 0))
+        counters.update(
+            step=m["step"],
+            epoch=m["epoch"],
+            batch_index=m["extra"]["batch_index"],
+            images_seen=m["images_seen"],
+            rollbacks=m["extra"].get("rollbacks", 0),
+        )
         train_seconds = float(m["extra"].get("train_seconds", 0.0))
 
     if resume_from is not None:
         restore(resume_from)
         records = _read_records(metrics_path, counters["step"])
         _rewrite_records(metrics_path, records)  # drop lines logged after the checkpoint
-        print(f"resuming {out} from step {counters['step']} (epoch {counters['epoch'] + 1}, "
-              f"{counters['images_seen']} images seen)", file=sys.stderr)
+        print(
+            f"resuming {out} from step {counters['step']} (epoch {counters['epoch'] + 1}, "
+            f"{counters['images_seen']} images seen)",
+            file=sys.stderr,
+        )
     else:
         records = []
         (out / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
 
     def save(final: bool = False) -> Path:
-        rng = {"z": z_rng.get_state(), "torch": torch.get_rng_state(),
-               ("aug_cuda" if device.type == "cuda" else "aug"): aug_rng.get_state()}
+        rng = {
+            "z": z_rng.get_state(),
+            "torch": torch.get_rng_state(),
+            ("aug_cuda" if device.type == "cuda" else "aug"): aug_rng.get_state(),
+        }
         return ckpt.save_checkpoint(
-            out, config=config, generator=generator, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d,
+            out,
+            config=config,
+            generator=generator,
+            discriminator=discriminator,
+            opt_g=opt_g,
+            opt_d=opt_d,
             ema=ema.module if ema is not None else None,
-            step=counters["step"], epoch=counters["epoch"], images_seen=counters["images_seen"], rng=rng,
+            step=counters["step"],
+            epoch=counters["epoch"],
+            images_seen=counters["images_seen"],
+            rng=rng,
             keep=config.keep_checkpoints,
-            extra={"batch_index": counters["batch_index"], "channels": channels, "train_seconds": train_seconds,
-                   "num_images": num_images, "data_checksum": store.manifest.get("checksum"), "final": final,
-                   "rollbacks": counters["rollbacks"]},
+            extra={
+                "batch_index": counters["batch_index"],
+                "channels": channels,
+                "train_seconds": train_seconds,
+                "num_images": num_images,
+                "data_checksum": store.manifest.get("checksum"),
+                "final": final,
+                "rollbacks": counters["rollbacks"],
+            },
         )
 
     def log(rec: dict[str, Any]) -> None:
@@ -275,14 +326,21 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
 
     def end_of_epoch() -> None:
         fake = fixed_samples()
-        save_grid(fake, out / "samples" / f"epoch_{counters['epoch']:04d}.png", nrow=int(math.sqrt(config.sample_grid)),
-                  metadata={"Software": "dcgan", "dcgan:synthetic": "true", "dcgan:step": str(counters["step"])})
+        save_grid(
+            fake,
+            out / "samples" / f"epoch_{counters['epoch']:04d}.png",
+            nrow=int(math.sqrt(config.sample_grid)),
+            metadata={"Software": "dcgan", "dcgan:synthetic": "true", "dcgan:step": str(counters["step"])},
+        )
         # Mode-collapse signal: spread of the fixed-noise samples relative to real images.
         diversity = sample_diversity(fake, to_float(data[: min(len(fake), num_images)]))
         log({"step": counters["step"], "epoch": counters["epoch"], "sample_diversity": diversity})
         if diversity < 0.2:
-            print(f"warning: epoch {counters['epoch']}: fixed-noise samples are {diversity:.2f}x as varied as real "
-                  "images: possible mode collapse (see samples/)", file=sys.stderr)
+            print(
+                f"warning: epoch {counters['epoch']}: fixed-noise samples are {diversity:.2f}x as varied as real "
+                "images: possible mode collapse (see samples/)",
+                file=sys.stderr,
+            )
         plot_training(records, out / "plots")
         save()
 
@@ -291,11 +349,16 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
         step = counters["step"]
         cks = ckpt.list_checkpoints(out)
         if config.on_divergence == "stop" or counters["rollbacks"] >= 3 or not cks:
-            why = "--on-divergence stop" if config.on_divergence == "stop" else (
-                "no checkpoint to roll back to" if not cks else "3 rollbacks did not help")
-            raise DivergenceError(f"training diverged at step {step} (non-finite loss or weights; {why}); "
-                                  f"last good checkpoint: {cks[-1] if cks else 'none'}; lower --lr-d/--lr-g "
-                                  "or try --loss hinge --spectral-norm")
+            why = (
+                "--on-divergence stop"
+                if config.on_divergence == "stop"
+                else ("no checkpoint to roll back to" if not cks else "3 rollbacks did not help")
+            )
+            raise DivergenceError(
+                f"training diverged at step {step} (non-finite loss or weights; {why}); "
+                f"last good checkpoint: {cks[-1] if cks else 'none'}; lower --lr-d/--lr-g "
+                "or try --loss hinge --spectral-norm"
+            )
         rollbacks = counters["rollbacks"] + 1
         restore(ckpt.read_checkpoint(cks[-1]))
         counters["rollbacks"] = rollbacks
@@ -305,10 +368,20 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
         del records[:]
         records.extend(_read_records(metrics_path, counters["step"]))
         _rewrite_records(metrics_path, records)
-        log({"step": counters["step"], "event": "rollback", "diverged_at": step,
-             "lr_g": opt_g.param_groups[0]["lr"], "lr_d": opt_d.param_groups[0]["lr"]})
-        print(f"warning: non-finite values at step {step}: rolled back to step {counters['step']} with "
-              f"learning rates halved (rollback {rollbacks} of 3)", file=sys.stderr)
+        log(
+            {
+                "step": counters["step"],
+                "event": "rollback",
+                "diverged_at": step,
+                "lr_g": opt_g.param_groups[0]["lr"],
+                "lr_d": opt_d.param_groups[0]["lr"],
+            }
+        )
+        print(
+            f"warning: non-finite values at step {step}: rolled back to step {counters['step']} with "
+            f"learning rates halved (rollback {rollbacks} of 3)",
+            file=sys.stderr,
+        )
 
     key = selection_metric(config)
 
@@ -318,21 +391,37 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
 
         result = evaluate_during_training(sampler(), config, store, config.eval_num, device, step, progress=progress)
         best_before = min((r[key] for r in records if key in r), default=math.inf)
-        log({"step": step, "epoch": counters["epoch"] + 1, **{k: v for k, v in result.items()
-                                                              if isinstance(v, (int, float, str))}})
+        log(
+            {
+                "step": step,
+                "epoch": counters["epoch"] + 1,
+                **{k: v for k, v in result.items() if isinstance(v, (int, float, str))},
+            }
+        )
         if result[key] < best_before:
             save_best()
         shown = ", ".join(f"{k} {result[k]:.4g}" for k in SELECTION_METRICS if k in result)
-        (bar.write if bar is not None else print)(f"step {step}: {shown} ({result['num_fake']} samples vs "
-                                                  f"{result['num_real']} {result.get('split')} images)")
+        (bar.write if bar is not None else print)(
+            f"step {step}: {shown} ({result['num_fake']} samples vs {result['num_real']} {result.get('split')} images)"
+        )
 
     def save_best() -> None:
         rng = {"z": z_rng.get_state(), "torch": torch.get_rng_state()}
-        ckpt.save_checkpoint(out, config=config, generator=generator, discriminator=discriminator, opt_g=opt_g,
-                             opt_d=opt_d, ema=ema.module if ema is not None else None, step=counters["step"],
-                             epoch=counters["epoch"], images_seen=counters["images_seen"], rng=rng,
-                             extra={"batch_index": counters["batch_index"], "channels": channels, "best": True},
-                             name="best.safetensors")
+        ckpt.save_checkpoint(
+            out,
+            config=config,
+            generator=generator,
+            discriminator=discriminator,
+            opt_g=opt_g,
+            opt_d=opt_d,
+            ema=ema.module if ema is not None else None,
+            step=counters["step"],
+            epoch=counters["epoch"],
+            images_seen=counters["images_seen"],
+            rng=rng,
+            extra={"batch_index": counters["batch_index"], "channels": channels, "best": True},
+            name="best.safetensors",
+        )
 
     stop = StopFlag()
     stop.install()
@@ -340,8 +429,14 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total_steps, initial=min(counters["step"], total_steps), unit="step", dynamic_ncols=True,
-                   file=sys.stderr, desc="train")
+        bar = tqdm(
+            total=total_steps,
+            initial=min(counters["step"], total_steps),
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+            desc="train",
+        )
     # Sums over the logging interval, kept on the device: loss_d, loss_g, D(x), D(G(z)) before/after.
     sums = torch.zeros(5, device=device)
     interval_steps, interval_images = 0, 0
@@ -368,8 +463,9 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
                 loss_real, loss_fake = loss.d_loss(d_real.float(), d_fake.float(), real_label)
                 loss_d = loss_real + loss_fake
             if loss.needs_gradient_penalty:
-                loss_d = loss_d + loss.gradient_penalty(discriminator, real, fake.detach().float(), config.gp_weight,
-                                                        generator=aug_rng)
+                loss_d = loss_d + loss.gradient_penalty(
+                    discriminator, real, fake.detach().float(), config.gp_weight, generator=aug_rng
+                )
             if config.r1_gamma > 0:
                 loss_d = loss_d + r1_penalty(discriminator, augment(real, aug_rng), config.r1_gamma)
             opt_d.zero_grad(set_to_none=True)
@@ -389,10 +485,15 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
             if ema is not None:
                 ema.update(generator, n)
             with torch.no_grad():
-                sums += torch.stack([loss_d.detach().float(), loss_g.detach().float(),
-                                     torch.sigmoid(d_real.detach().float()).mean(),
-                                     torch.sigmoid(d_fake.detach().float()).mean(),
-                                     torch.sigmoid(d_fake_after.detach().float()).mean()])
+                sums += torch.stack(
+                    [
+                        loss_d.detach().float(),
+                        loss_g.detach().float(),
+                        torch.sigmoid(d_real.detach().float()).mean(),
+                        torch.sigmoid(d_fake.detach().float()).mean(),
+                        torch.sigmoid(d_fake_after.detach().float()).mean(),
+                    ]
+                )
             counters["step"] += 1
             counters["batch_index"] += 1
             counters["images_seen"] += n
@@ -418,15 +519,25 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
                     order_epoch = -1
                     t_interval = time.perf_counter()
                     continue
-                rec = {"step": step, "epoch": counters["epoch"] + 1, "loss_d": vals[0], "loss_g": vals[1],
-                       "d_real_mean": vals[2], "d_fake_mean_before": vals[3], "d_fake_mean_after": vals[4],
-                       "images_per_second": interval_images_logged / dt if dt > 0 else 0.0,
-                       "elapsed": train_seconds, "images_seen": counters["images_seen"]}
+                rec = {
+                    "step": step,
+                    "epoch": counters["epoch"] + 1,
+                    "loss_d": vals[0],
+                    "loss_g": vals[1],
+                    "d_real_mean": vals[2],
+                    "d_fake_mean_before": vals[3],
+                    "d_fake_mean_after": vals[4],
+                    "images_per_second": interval_images_logged / dt if dt > 0 else 0.0,
+                    "elapsed": train_seconds,
+                    "images_seen": counters["images_seen"],
+                }
                 log(rec)
                 if bar is not None:
-                    bar.set_postfix_str(f"Loss_D {vals[0]:.3f} Loss_G {vals[1]:.3f} D(x) {vals[2]:.3f} "
-                                        f"D(G(z)) {vals[3]:.3f}/{vals[4]:.3f} {rec['images_per_second']:.0f} img/s",
-                                        refresh=False)
+                    bar.set_postfix_str(
+                        f"Loss_D {vals[0]:.3f} Loss_G {vals[1]:.3f} D(x) {vals[2]:.3f} "
+                        f"D(G(z)) {vals[3]:.3f}/{vals[4]:.3f} {rec['images_per_second']:.0f} img/s",
+                        refresh=False,
+                    )
                 if config.plot_every and step % config.plot_every == 0:
                     plot_training(records, out / "plots")
                 if config.eval_every and step % config.eval_every == 0:
@@ -465,8 +576,11 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     grid_nrow = int(math.sqrt(config.sample_grid))
     real_grid = make_grid(store.images[: min(config.sample_grid, num_images)], nrow=grid_nrow)
     both = side_by_side(real_grid, make_grid(fixed_samples(), nrow=grid_nrow))
-    atomic_save_png(Image.fromarray(both[:, :, 0] if both.shape[2] == 1 else both), out / "real_vs_fake.png",
-                    {"Software": "dcgan", "dcgan:synthetic": "right half"})
+    atomic_save_png(
+        Image.fromarray(both[:, :, 0] if both.shape[2] == 1 else both),
+        out / "real_vs_fake.png",
+        {"Software": "dcgan", "dcgan:synthetic": "right half"},
+    )
     summary = {
         "data": f"{config.data} ({store.manifest.get('kind')}, {num_images} images, split {config.split})",
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
@@ -478,9 +592,14 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     }
     last_rec = next((r for r in reversed(records) if "loss_d" in r), None)
     if last_rec:
-        summary.update({"last Loss_D": f"{last_rec['loss_d']:.4f}", "last Loss_G": f"{last_rec['loss_g']:.4f}",
-                        "last D(x)": f"{last_rec['d_real_mean']:.4f}",
-                        "last D(G(z))": f"{last_rec['d_fake_mean_after']:.4f}"})
+        summary.update(
+            {
+                "last Loss_D": f"{last_rec['loss_d']:.4f}",
+                "last Loss_G": f"{last_rec['loss_g']:.4f}",
+                "last D(x)": f"{last_rec['d_real_mean']:.4f}",
+                "last D(G(z))": f"{last_rec['d_fake_mean_after']:.4f}",
+            }
+        )
     evals = [r for r in records if key in r]
     if evals:
         best = min(evals, key=lambda r: r[key])
@@ -543,6 +662,7 @@ def _use_channels_last(config: TrainConfig, device: torch.device) -> bool:
 @torch.no_grad()
 def sample_diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
     """Mean pairwise distance between generated images over the same for real ones (1 ~ as varied)."""
+
     def spread(x: torch.Tensor) -> float:
         flat = x.float().flatten(1)
         if len(flat) < 2:
