@@ -50,7 +50,7 @@ def open_fashion_splits():
 def _measure(real_store, fake: np.ndarray, num_inception: int, num_domain: int, device: str) -> dict[str, float]:
     import torch
 
-    from dcgan.evaluate import MetricContext, _compute
+    from dcgan.metrics.evaluate import MetricContext, _compute
 
     out: dict[str, float] = {}
     fake_t = torch.from_numpy(np.ascontiguousarray(fake))

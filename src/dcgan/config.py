@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .models.plan import ARCHS
 
-ARCHS = ("dcgan", "dcgan-fc", "mlp")
 LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
@@ -160,7 +160,7 @@ class TrainConfig:
                 f"the first metric picks the best checkpoint; start with one of {', '.join(SELECTION_METRICS)}",
             )
         # Size: checked against the architecture when the model is built (models.check_size).
-        from .models import check_size
+        from .models.plan import check_size
 
         check_size(self.arch, self.size)
         return self

@@ -17,3 +17,9 @@ class CheckpointError(DcganError):
 
 class ConfigError(DcganError):
     """A preset, flag or config value is invalid."""
+
+
+class DivergenceError(DcganError):
+    """Training produced NaN/inf and could not be rolled back (exit status 3)."""
+
+    exit_code = 3

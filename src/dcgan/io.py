@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-
-def to_uint8(x: Any) -> np.ndarray:
-    """A torch tensor or array in uint8 NCHW (or float in [-1, 1]) -> numpy uint8 NCHW."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-        if x.dtype.is_floating_point:
-            x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(dtype=__import__("torch").uint8)
-        x = x.numpy()
-    x = np.asarray(x)
-    if x.dtype != np.uint8:
-        raise TypeError(f"expected uint8 images, got {x.dtype}")
-    return x
+from .fsutil import atomic_write
+from .pixels import as_uint8_array
 
 
 def make_grid(images: Any, nrow: int | None = None, padding: int = 2, pad_value: int = 0) -> np.ndarray:
     """Tile N images (uint8 NCHW) into one HWC uint8 array, `nrow` images per row."""
-    imgs = to_uint8(images)
+    imgs = as_uint8_array(images)
     n, c, h, w = imgs.shape
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
     rows = int(math.ceil(n / nrow))
@@ -43,16 +32,11 @@ def _pil(hwc: np.ndarray) -> Image.Image:
 
 
 def atomic_save_png(image: Image.Image, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Write a PNG through a temp file and rename, so a reader never sees half an image."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a PNG atomically (a reader never sees half an image), with text chunks from `metadata`."""
     info = PngImagePlugin.PngInfo()
     for k, v in (metadata or {}).items():
         info.add_text(k, str(v))
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG", pnginfo=info)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda f: image.save(f, format="PNG", pnginfo=info))
 
 
 def save_grid(
@@ -68,7 +52,7 @@ def save_images(
     images: Any, out_dir: str | Path, prefix: str = "img", metadata: dict[str, str] | None = None, start: int = 0
 ) -> list[Path]:
     """One PNG per image: out_dir/prefix_000000.png ..., each tagged with `metadata` (+ its index)."""
-    imgs = to_uint8(images)
+    imgs = as_uint8_array(images)
     out = Path(out_dir)
     paths = []
     for i, im in enumerate(imgs):

@@ -1,4 +1,4 @@
-"""Latent noise and image sampling: the one place where [-1, 1] turns back into uint8."""
+"""Latent noise and image sampling."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .config import TrainConfig
+from .pixels import to_uint8
 
 
 def sample_latents(
@@ -18,16 +19,6 @@ def sample_latents(
     else:
         z = torch.randn(num, config.z_dim, generator=generator)
     return z.to(device)
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats -> uint8 (same shape), rounding to the nearest level."""
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 -> [-1, 1] floats: the single scaling used for training and for the discriminator."""
-    return x.float().div_(127.5).sub_(1.0)
 
 
 @torch.no_grad()

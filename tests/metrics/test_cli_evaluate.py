@@ -122,6 +122,6 @@ def test_usage_errors(cli, args, needle, tmp_path: Path) -> None:
 
 
 def test_importing_the_command_does_not_import_torch() -> None:
-    code = "import sys, dcgan.cli_evaluate; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
+    code = "import sys, dcgan.cli.evaluate; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

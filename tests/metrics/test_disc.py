@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan.metrics.disc import classification_report, disc_report
+from dcgan.metrics.discriminator import classification_report, disc_report
 
 
 class MeanD(nn.Module):

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan import evaluate as ev
 from dcgan.config import TrainConfig
 from dcgan.errors import DcganError
+from dcgan.metrics import evaluate as ev
 
 from .conftest import PixelFeatures
 

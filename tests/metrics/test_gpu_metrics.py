@@ -22,7 +22,7 @@ def test_during_training_on_gpu(make_store) -> None:
     from torch import nn
 
     from dcgan.config import TrainConfig
-    from dcgan.evaluate import evaluate_during_training
+    from dcgan.metrics.evaluate import evaluate_during_training
 
     class G(nn.Module):
         def __init__(self) -> None:

@@ -10,13 +10,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from dcgan.models.dcgan import Discriminator, FCDiscriminator, Generator
-from dcgan.models.init import initialise
 from dcgan.models.spectral import (
     SPECTRAL_LAYERS,
     apply_spectral_norm,
     has_batchnorm,
     has_spectral_norm,
 )
+from dcgan.models.weight_init import initialise
 
 
 def build_d(seed: int, fc: bool = False) -> nn.Module:

@@ -19,8 +19,8 @@ import torch
 from dcgan import checkpoint as ckpt
 from dcgan.checkpoint import list_checkpoints, read_checkpoint
 from dcgan.config import resolve_config
-from dcgan.errors import CheckpointError, DcganError
-from dcgan.train.trainer import DivergenceError, train
+from dcgan.errors import CheckpointError, DcganError, DivergenceError
+from dcgan.train.trainer import train
 
 TINY = [
     "--data",

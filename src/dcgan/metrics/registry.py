@@ -53,7 +53,7 @@ def _fid_fashion(ctx: Any) -> dict[str, Any]:
 
 
 def _disc(ctx: Any) -> dict[str, Any]:
-    from .disc import disc_report
+    from .discriminator import disc_report
 
     real = ctx.real_images()
     report = disc_report(ctx.discriminator, real, ctx.fake_images, device=ctx.device)

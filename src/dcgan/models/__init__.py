@@ -9,38 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from .plan import ARCHS, check_size, conv_plan
+
+__all__ = ["ARCHS", "build_models", "check_size", "conv_plan"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
     from ..config import TrainConfig
-
-
-def conv_plan(size: int) -> tuple[int, int]:
-    """Split `size` into (base, doublings) with size == base * 2**doublings, base in 3..8.
-
-    28 -> (7, 2), 32 -> (4, 3), 64 -> (4, 4), 96 -> (6, 4), 128 -> (4, 5).
-    """
-    base, doublings = size, 0
-    while base % 2 == 0 and base // 2 >= 4:
-        base //= 2
-        doublings += 1
-    if not 3 <= base <= 8 or doublings < 2:
-        raise ConfigError(
-            f"--size {size}: a DCGAN cannot be built for this size; use b*2^k with b in 3..8 and k >= 2 "
-            "(e.g. 28, 32, 48, 64, 96, 128, 256)"
-        )
-    return base, doublings
-
-
-def check_size(arch: str, size: int) -> None:
-    if size < 12 or size > 1024:
-        raise ConfigError(f"--size {size}: must be between 12 and 1024 pixels")
-    if arch == "mlp":
-        return
-    if arch == "dcgan-fc" and size % 16:
-        raise ConfigError(f"--size {size}: the dcgan-fc architecture needs a multiple of 16 (e.g. 32, 64, 96, 128)")
-    conv_plan(size)
 
 
 def build_models(config: "TrainConfig", channels: int) -> tuple["nn.Module", "nn.Module"]:
@@ -50,7 +26,7 @@ def build_models(config: "TrainConfig", channels: int) -> tuple["nn.Module", "nn
     loader build the same module (its state dict differs from a plain D).
     """
     from . import dcgan, mlp
-    from .init import initialise
+    from .weight_init import initialise
 
     check_size(config.arch, config.size)
     if config.arch == "dcgan":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import conv_plan
+from .plan import conv_plan
 
 
 class Generator(nn.Module):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from ..fsutil import atomic_write
 
 
 def _img(path: Path, alt: str) -> str:
@@ -47,7 +48,4 @@ def write_report(run_dir: str | Path, config: dict[str, Any], summary: dict[str,
     parts.append(f"<h2>Config</h2><pre>{html.escape(json.dumps(config, indent=2, sort_keys=True))}</pre>")
     parts.append("</body></html>")
     out = run / "report.html"
-    tmp = run / ".report.html.tmp"
-    tmp.write_text("\n".join(p for p in parts if p), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out, "\n".join(p for p in parts if p))

@@ -25,24 +25,14 @@ from PIL import Image
 from .. import checkpoint as ckpt
 from ..augment import DEFAULT_POLICY
 from ..config import RESUME_MAY_CHANGE, SELECTION_METRICS, TrainConfig, selection_metric
-from ..errors import CheckpointError, ConfigError, DcganError
+from ..device import resolve_device
+from ..errors import CheckpointError, ConfigError, DcganError, DivergenceError
 from ..io import atomic_save_png, make_grid, save_grid, side_by_side
 from ..models import build_models
-from ..sample import sample_latents, to_float
+from ..pixels import to_float
+from ..sample import sample_latents
 from .plots import plot_training
 from .report import write_report
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: no CUDA device is visible; use --device cpu or auto")
-        return torch.device(name)
-    if name == "cpu":
-        return torch.device("cpu")
-    raise ConfigError(f"--device {name}: unknown device; use auto, cpu, cuda or cuda:N")
 
 
 def check_writable(out: Path) -> None:
@@ -387,7 +377,7 @@ def train(
 
     def evaluate_now(step: int) -> None:
         """FID/KID of the sampling generator; the best checkpoint by FID is kept as best.safetensors."""
-        from ..evaluate import evaluate_during_training
+        from ..metrics.evaluate import evaluate_during_training
 
         result = evaluate_during_training(sampler(), config, store, config.eval_num, device, step, progress=progress)
         best_before = min((r[key] for r in records if key in r), default=math.inf)
@@ -611,12 +601,6 @@ def train(
 
 
 SMALL_DATA = 5000  # below this many images, training recommends DiffAugment
-
-
-class DivergenceError(DcganError):
-    """Training produced NaN/inf and could not be rolled back."""
-
-    exit_code = 3
 
 
 def get_loss(name: str) -> Any:

@@ -2,7 +2,7 @@
 
 D sees N real held-out images and N generated ones; an image is called real when
 sigmoid(logit) > 0.5 (positive class = real). Real images are scaled exactly as in training:
-uint8 -> x / 127.5 - 1 in [-1, 1] (`dcgan.sample.to_float`, the one scaling used everywhere).
+uint8 -> x / 127.5 - 1 in [-1, 1] (`dcgan.pixels.to_float`, the one scaling used everywhere).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def discriminator_logits(
     discriminator: nn.Module, images: Any, device: str | torch.device = "cpu", batch_size: int = 256
 ) -> np.ndarray:
     """Raw logits (N,) of D for uint8 images (N, C, H, W), numpy or torch; D is run in eval mode."""
-    from ..sample import to_float
+    from ..pixels import to_float
 
     was_training = discriminator.training
     discriminator.eval()

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .metrics.registry import DEFAULT_METRICS, METRICS, parse_metrics
+from ..metrics.registry import DEFAULT_METRICS, METRICS, parse_metrics
 
 
 class MetricList(click.ParamType):
@@ -111,7 +111,7 @@ def evaluate(
     elif size is not None:
         raise click.UsageError("--size is for --real/--fake; RUN is evaluated at its training size")
 
-    from .evaluate import evaluate_run, evaluate_sets
+    from ..metrics.evaluate import evaluate_run, evaluate_sets
 
     common: dict[str, Any] = {
         "metrics": metrics,

@@ -1,19 +1,14 @@
-"""The `dcgan` command: prepare, train, generate, evaluate, presets.
-
-Heavy modules (torch, numpy) are imported inside the commands so `dcgan --help` stays fast.
-Every problem the user can fix ends as one line on stderr and exit status 2.
-"""
+"""`dcgan presets`, `dcgan prepare` and `dcgan train`: the recipes, the packed data and the training run."""
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .config import (
+from ..config import (
     AMP_MODES,
     ARCHS,
     DEFAULT_PRESET,
@@ -28,7 +23,7 @@ from .config import (
     Z_DISTS,
     TrainConfig,
 )
-from .errors import DcganError
+from ..errors import DcganError
 
 CHOICES = {
     "arch": ARCHS,
@@ -80,7 +75,7 @@ def _field_comments() -> dict[str, str]:
     import inspect
     import re
 
-    from . import config as cfg
+    from .. import config as cfg
 
     out = {}
     for line in inspect.getsource(cfg.TrainConfig).splitlines():
@@ -90,38 +85,7 @@ def _field_comments() -> dict[str, str]:
     return out
 
 
-class Group(click.Group):
-    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # noqa: D401
-        """Run standalone, but turn every user error into one line and exit status 2."""
-        try:
-            return super().main(args=args, prog_name=prog_name or "dcgan", standalone_mode=False, **extra)
-        except click.exceptions.Exit as e:
-            sys.exit(e.exit_code)
-        except click.exceptions.Abort:
-            click.echo("aborted", err=True)
-            sys.exit(130)
-        except click.UsageError as e:
-            cmd = e.ctx.command_path if e.ctx else "dcgan"
-            click.echo(f"error: {e.format_message()} (see '{cmd} --help')", err=True)
-            sys.exit(2)
-        except click.ClickException as e:
-            click.echo(f"error: {e.format_message()}", err=True)
-            sys.exit(2)
-        except DcganError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="dcgan")
-def main() -> None:
-    """Train DCGAN-family image generators on real image collections, and use them."""
-
-
-@main.command()
+@click.command()
 def presets() -> None:
     """List the presets (the published systems and our defaults)."""
     for name, values in PRESETS.items():
@@ -138,7 +102,7 @@ def presets() -> None:
         click.echo(f"{name} ({', '.join(marks)}): {shown}")
 
 
-@main.command()
+@click.command()
 @click.argument("source")
 @click.option("--size", type=click.IntRange(8, 4096), required=True, help="Image side in pixels.")
 @click.option(
@@ -159,7 +123,7 @@ def prepare(
     source: str, size: int, channels: str | None, split: str, limit: int | None, cache_dir: str | None, rebuild: bool
 ) -> None:
     """Decode SOURCE once into a packed uint8 store that training and evaluation reuse."""
-    from .data.store import open_store
+    from ..data.store import open_store
 
     store = open_store(
         source,
@@ -178,7 +142,7 @@ def prepare(
     click.echo(f"store: {store.path}")
 
 
-@main.command()
+@click.command()
 @click.option(
     "--data",
     default=None,
@@ -229,7 +193,7 @@ def train(
     **overrides: Any,
 ) -> None:
     """Train a generator on --data and write everything into the run directory --out."""
-    from .config import load_config_file, resolve_config
+    from ..config import load_config_file, resolve_config
 
     if config_file:
         file_preset, file_values = load_config_file(config_file)
@@ -237,7 +201,7 @@ def train(
         overrides = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
 
     if resume:
-        from .train.trainer import prepare_run_dir
+        from ..train.trainer import prepare_run_dir
 
         saved = prepare_run_dir(Path(out), resume=True)
         assert saved is not None
@@ -259,50 +223,7 @@ def train(
     if dry_run:
         click.echo(config.to_json())
         return
-    from .train.trainer import train as run_training
+    from ..train.trainer import train as run_training
 
     run = run_training(config, out, resume=resume, progress=not no_progress, max_steps=max_steps, cache_dir=cache_dir)
     click.echo(f"run finished: {run}  (report: {run / 'report.html'})")
-
-
-@main.command()
-@click.argument("run", type=click.Path())
-@click.option("--num", type=click.IntRange(1, 1_000_000), default=64, show_default=True, help="How many images.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for the PNG files.")
-@click.option(
-    "--grid", type=click.Path(dir_okay=False), default=None, help="Also write all images as one grid PNG here."
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same images.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-def generate(run: str, num: int, out: str, grid: str | None, seed: int, device: str, batch_size: int) -> None:
-    """Write NUM generated images from RUN (a run directory or a checkpoint file) as PNG files."""
-    from .checkpoint import load_checkpoint
-    from .io import save_grid, save_images
-    from .sample import sample_images
-    from .train.trainer import resolve_device
-
-    dev = resolve_device(device)
-    model = load_checkpoint(run, dev)
-    images = sample_images(model.generator, model.config, num, seed=seed, device=dev, batch_size=batch_size)
-    meta = {
-        "Software": "dcgan",
-        "dcgan:synthetic": "true",
-        "dcgan:model": str(model.path.resolve()),
-        "dcgan:step": str(model.step),
-        "dcgan:seed": str(seed),
-        "Comment": f"Synthetic image generated by dcgan from {model.path.name} (step {model.step}), seed {seed}",
-    }
-    paths = save_images(images, out, prefix=f"seed{seed}", metadata=meta)
-    if grid:
-        save_grid(images, grid, metadata=meta)
-    click.echo(f"wrote {len(paths)} images to {out}" + (f" and the grid {grid}" if grid else ""))
-
-
-from .cli_evaluate import evaluate  # noqa: E402  (kept torch-free at import, like this module)
-
-main.add_command(evaluate)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import DataError, DcganError
-from .metrics.fid import few_samples_message
-from .metrics.registry import DEFAULT_METRICS, METRICS, parse_metrics
+from ..device import resolve_device
+from ..errors import DataError, DcganError
+from .fid import few_samples_message
+from .registry import DEFAULT_METRICS, METRICS, parse_metrics
 
 FASHION_KIND = "fashion-mnist"
 
@@ -82,18 +83,18 @@ class MetricContext:
 
     # Feature networks (one per process and device; loading Inception takes about a second).
     def inception(self) -> Any:
-        from .metrics.inception import get_extractor
+        from .inception import get_extractor
 
         return get_extractor(str(self.device))
 
     def fashion(self) -> Any:
-        from .metrics.fashion import get_fashion_extractor
+        from .fashion import get_fashion_extractor
 
         return get_fashion_extractor(str(self.device))
 
     # Real side: cached reference statistics of the store.
     def _reference(self, store: Any, extractor: Any, label: str) -> Any:
-        from .metrics.reference import reference_stats
+        from .reference import reference_stats
 
         stats = reference_stats(
             store,
@@ -147,7 +148,7 @@ class MetricContext:
 
     def real_images(self) -> np.ndarray:
         """The real images the metrics use (the same rows as the reference statistics)."""
-        from .metrics.reference import select_indices
+        from .reference import select_indices
 
         indices = select_indices(len(self.real_store), self.num)
         images = self.real_store.images
@@ -156,14 +157,6 @@ class MetricContext:
 
 # ---------------------------------------------------------------------------------------------
 # Shared steps.
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    from .train.trainer import resolve_device
-
-    return resolve_device(device)
 
 
 def _parse(metrics: Any) -> tuple[str, ...]:
@@ -196,7 +189,7 @@ def _open_reference(
     data: str, size: int, channels: int | None, split: str, cache_dir: Any, progress: bool, flag: str = "--data"
 ) -> tuple[Any, str]:
     """Open the real images; a source without a test split falls back to train, with a note."""
-    from .data.store import open_store
+    from ..data.store import open_store
 
     try:
         return open_store(data, size, channels, split=split, cache_dir=cache_dir, progress=progress), split
@@ -230,7 +223,7 @@ def _finish(
     started: float,
     json_path: str | Path | None,
 ) -> dict[str, Any]:
-    from .metrics.inception import NAME as INCEPTION_NAME
+    from .inception import NAME as INCEPTION_NAME
 
     uses_inception = any(n in names for n in ("fid", "kid", "pr"))
     result.update(
@@ -297,11 +290,11 @@ def evaluate_run(
     metrics: names or 'fid,kid' (see `metrics.registry.METRICS`); fid_fashion is added for
     Fashion-MNIST. batch_size: images per feature-network batch (None: 32 on CPU, 200 on GPU).
     cache_dir: where packed stores live (None: $DCGAN_CACHE or ~/.cache/dcgan)."""
-    from .checkpoint import load_checkpoint
-    from .sample import sample_images
+    from ..checkpoint import load_checkpoint
+    from ..sample import sample_images
 
     started = time.perf_counter()
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     model = load_checkpoint(run_or_ckpt, dev)
     config = model.config
     source = data or config.data
@@ -353,10 +346,10 @@ def evaluate_sets(
 
     size: the side both sets are brought to before the metrics (None: the fake images' own, read
     from the first one). Features of both sets are cached beside their packed stores."""
-    from .data.store import open_store
+    from ..data.store import open_store
 
     started = time.perf_counter()
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     wanted = _parse(metrics)
     if "disc" in wanted:
         raise DcganError(
@@ -394,7 +387,7 @@ def _first_image_side(folder: str) -> int:
     """The smaller side of the first image in `folder` (the store center-crops to a square)."""
     from PIL import Image
 
-    from .data.sources import IMAGE_EXTENSIONS
+    from ..data.sources import IMAGE_EXTENSIONS
 
     path = Path(folder).expanduser()
     if not path.exists():
@@ -434,10 +427,10 @@ def evaluate_during_training(
     """config.eval_metrics (default FID and KID, plus fid_fashion for Fashion-MNIST) of `generator`
     against `store_for_reference`, for the trainer's --eval-every. The same latents (config.seed) every time, so successive
     evaluations differ only by the weights; the reference statistics are cached after the first."""
-    from .sample import sample_images
+    from ..sample import sample_images
 
     started = time.perf_counter()
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     notes: list[str] = []
     is_fashion = store_for_reference.manifest.get("kind") == FASHION_KIND
     wanted = metrics if metrics is not None else getattr(config, "eval_metrics", "fid,kid")

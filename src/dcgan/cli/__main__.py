@@ -1,0 +1,5 @@
+"""`python -m dcgan.cli`: the `dcgan` command."""
+
+from . import main
+
+main()
