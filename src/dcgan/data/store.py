@@ -12,6 +12,7 @@ The key is a sha256 of the resolved source, its fingerprint (names, sizes, mtime
 channels, split and limit, so a changed source gets a new store and the outdated one is removed.
 A store is built in a temporary directory and renamed into place, so a killed pack never leaves a
 half store; on reuse the manifest, shape and checksum are verified and a damaged store is rebuilt.
+The decoding itself is `dcgan.data.pack`'s job; this module names, verifies, reuses and publishes.
 """
 
 from __future__ import annotations
@@ -19,40 +20,26 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 import time
-import warnings
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from ..errors import DataError
-from .sources import (
-    DECODE_VERSION,
-    MAX_DATASET_PIXELS,
-    Contents,
-    Decoder,
-    Skipped,
-    Source,
-    dataset_pixel_limit,
-    native_channels,
-    open_source,
-)
+from ..fsutil import atomic_write, file_sha256
+from .base import DECODE_VERSION, Source
+from .pack import pack_images, write_skip_log
+from .sources import open_source, source_channels
 
 __all__ = ["PackedStore", "open_store", "source_channels", "default_cache_dir", "STORE_VERSION"]
 
 STORE_VERSION = 1  # bump when the store layout changes: old stores are rebuilt
-PARALLEL_MIN_IMAGES = 2000  # decode in worker processes above this many files
 MAX_SKIPPED_FRACTION = 0.5  # more unreadable files than this and the source is called damaged
 _STALE_TMP_SECONDS = 24 * 3600  # temp dirs this old belong to killed packs and are removed
 
@@ -61,11 +48,6 @@ def default_cache_dir() -> Path:
     """``$DCGAN_CACHE`` when set, else ``~/.cache/dcgan``."""
     env = os.environ.get("DCGAN_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "dcgan"
-
-
-def source_channels(source: str) -> int:
-    """The channels a source has natively: 1 for Fashion-MNIST sources, 3 otherwise (synthetic: 3)."""
-    return native_channels(source)
 
 
 @dataclass
@@ -180,19 +162,11 @@ def _checksum_key(path: Path) -> tuple[str, int, int, int]:
     return (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(8 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
+def _images_sha256(path: Path) -> str:
     """sha256 of a store's images.npy, computed once per process per file version."""
     key = _checksum_key(path)
     if key not in _CHECKSUMS:
-        _CHECKSUMS[key] = _sha256(path)
+        _CHECKSUMS[key] = file_sha256(path)
     return _CHECKSUMS[key]
 
 
@@ -213,7 +187,7 @@ def _load(path: Path) -> PackedStore:
         raise _Unusable(
             f"images.npy holds {images.dtype} {images.shape}, expected uint8 {(count, channels, size, size)}"
         )
-    if _file_sha256(path / "images.npy") != manifest.get("checksum"):
+    if _images_sha256(path / "images.npy") != manifest.get("checksum"):
         raise _Unusable("images.npy checksum mismatch")
     labels = _load_side(path / "labels.npy", manifest.get("labels"), (count,), np.int64)
     attributes = _load_side(path / "attributes.npy", manifest.get("attributes"), None, np.int8)
@@ -268,12 +242,13 @@ def _prefix(full: PackedStore, limit: int) -> PackedStore:
 
 
 # ---------------------------------------------------------------------------------------------
-# Packing.
+# Building a store.
 
 
 def _pack(
     src: Source, source: str, path: Path, size: int, channels: int, split: str, limit: int | None, progress: bool
 ) -> PackedStore:
+    """Pack `src` into a temp directory beside `path`, refuse it if mostly unreadable, publish it at `path`."""
     stores = path.parent
     try:
         stores.mkdir(parents=True, exist_ok=True)
@@ -288,18 +263,18 @@ def _pack(
         started = time.monotonic()
         contents = src.load()
         capacity = contents.count if limit is None else min(limit, contents.count)
-        kept, skipped, considered = _decode_into(
+        kept, skipped, considered = pack_images(
             tmp / "images.npy", contents, capacity, size, channels, progress, src.kind
         )
 
         # Account for unreadable files: log them, and refuse a source that is mostly damaged.
         log_name = "skipped.txt"
         if skipped:
-            _write_skip_log(tmp / log_name, skipped)
+            write_skip_log(tmp / log_name, skipped)
         if not kept or len(skipped) > MAX_SKIPPED_FRACTION * considered:
             # The store is not created, so keep the log beside where it would have been.
             failed_log = stores / f"{path.name}.skipped.txt"
-            _write_skip_log(failed_log, skipped)
+            write_skip_log(failed_log, skipped)
             if not kept:
                 problem = f"none of the {considered} files could be read as images"
             else:
@@ -309,9 +284,7 @@ def _pack(
                 )
             raise DataError(f"--data {source}: {problem}; see {failed_log} for each file and why")
 
-        # Shrink to the images kept, then write the side arrays and the manifest.
-        if len(kept) < capacity:
-            _truncate_rows(tmp / "images.npy", len(kept))
+        # Write the side arrays (rows of the images kept) and the manifest.
         rows = np.asarray(kept, dtype=np.int64)
         if contents.labels is not None:
             np.save(tmp / "labels.npy", contents.labels[rows].astype(np.int64))
@@ -326,7 +299,7 @@ def _pack(
             "split": split,
             "limit": limit,
             "count": len(kept),
-            "checksum": _sha256(tmp / "images.npy"),
+            "checksum": file_sha256(tmp / "images.npy"),
             "source_fingerprint": src.fingerprint,
             "considered": considered,
             "skipped": len(skipped),
@@ -340,7 +313,7 @@ def _pack(
             "decode_version": DECODE_VERSION,
             "version": STORE_VERSION,
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         if _publish(tmp, path):
             # rename keeps inode and mtime: the fresh store need not be hashed again on load.
             _CHECKSUMS[_checksum_key(path / "images.npy")] = manifest["checksum"]
@@ -353,188 +326,6 @@ def _pack(
     (stores / f"{path.name}.skipped.txt").unlink(missing_ok=True)
     _remove_outdated(stores, path, src, limit)
     return _load(path)
-
-
-def _decode_into(
-    file: Path, contents: Contents, capacity: int, size: int, channels: int, progress: bool, kind: str
-) -> tuple[list[int], list[Skipped], int]:
-    """Decode items in source order into a new .npy of `capacity` rows until it is full.
-
-    Returns (source indices of the rows written, skipped items, number of items considered).
-    """
-    from tqdm import tqdm
-
-    nbytes = capacity * channels * size * size
-    free = shutil.disk_usage(file.parent).free
-    if nbytes > free:
-        raise DataError(
-            f"not enough disk space in {file.parent.parent}: "
-            f"packing needs {nbytes / 1e9:.1f} GB, {free / 1e9:.1f} GB free; "
-            f"free some space or set DCGAN_CACHE to a folder on a larger disk"
-        )
-    images = np.lib.format.open_memmap(file, mode="w+", dtype=np.uint8, shape=(capacity, channels, size, size))
-    _reserve(file)
-
-    kept: list[int] = []
-    skipped = list(contents.pre_skipped)
-    considered = len(skipped)
-    decoder = contents.decoder
-    workers = _cpu_count() if decoder.parallel and capacity > PARALLEL_MIN_IMAGES else 1
-    total = contents.count if capacity == contents.count else capacity
-    bar = tqdm(total=total, unit="img", desc=f"packing {kind} {size}px", disable=not progress, file=sys.stderr)
-    chunks = _decode_chunks(decoder, contents.count, size, channels, workers, lambda: capacity - len(kept))
-    try:
-        for start, results in chunks:
-            if isinstance(results, np.ndarray):  # array sources never skip: copy the block
-                take = min(len(results), capacity - len(kept))
-                images[len(kept) : len(kept) + take] = results[:take]
-                kept.extend(range(start, start + take))
-                considered += take
-                bar.update(take)
-            else:
-                for offset, item in enumerate(results):
-                    if len(kept) == capacity:
-                        break
-                    considered += 1
-                    bar.update(1)
-                    if isinstance(item, Skipped):
-                        skipped.append(item)
-                    else:
-                        images[len(kept)] = item
-                        kept.append(start + offset)
-            if len(kept) == capacity:
-                break
-    finally:
-        chunks.close()
-        bar.close()
-    images.flush()
-    del images
-    return kept, skipped, considered
-
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))  # respects container / taskset limits
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-# The decoder a worker process was started with (see `_init_worker`).
-_WORKER_DECODER: Decoder | None = None
-
-
-def _init_worker(decoder: Decoder) -> None:
-    global _WORKER_DECODER
-    _WORKER_DECODER = decoder
-    # This process only ever decodes dataset images: apply the dataset pixel limit for its lifetime.
-    Image.MAX_IMAGE_PIXELS = MAX_DATASET_PIXELS
-    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-
-
-def _decode_in_worker(start: int, stop: int, size: int, channels: int) -> Sequence[np.ndarray | Skipped]:
-    assert _WORKER_DECODER is not None
-    return _WORKER_DECODER.decode(start, stop, size, channels)
-
-
-def _decode_chunks(
-    decoder: Decoder, count: int, size: int, channels: int, workers: int, needed: Callable[[], int]
-) -> Iterator[tuple[int, Sequence[np.ndarray | Skipped]]]:
-    """Yield (start, decoded items) chunk by chunk, in source order, until `needed()` is 0.
-
-    Chunks never reach further than the images still needed, so a `limit` decodes only the first
-    images (plus one more per skipped file). With several workers the decoder is handed once to
-    each process (see `_worker_context`), and at most 2 x workers chunks are in flight, so memory
-    stays bounded.
-    """
-    step = decoder.chunk_size
-    start = 0
-    if workers <= 1:
-        with dataset_pixel_limit():
-            while start < count and needed() > 0:
-                stop = min(start + min(step, needed()), count)
-                yield start, decoder.decode(start, stop, size, channels)
-                start = stop
-        return
-    with ProcessPoolExecutor(
-        workers, mp_context=_worker_context(), initializer=_init_worker, initargs=(decoder,)
-    ) as pool:
-        pending: deque[tuple[int, int, Future[Sequence[np.ndarray | Skipped]]]] = deque()
-        in_flight = 0
-        try:
-            while True:
-                while start < count and len(pending) < 2 * workers and needed() - in_flight > 0:
-                    stop = min(start + min(step, needed() - in_flight), count)
-                    pending.append((start, stop, pool.submit(_decode_in_worker, start, stop, size, channels)))
-                    in_flight += stop - start
-                    start = stop
-                if not pending:
-                    return
-                first, last, future = pending.popleft()
-                in_flight -= last - first
-                yield first, future.result()
-        finally:
-            for _, _, future in pending:
-                future.cancel()
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """fork on Linux, the platform default (spawn) elsewhere.
-
-    Like PyTorch's DataLoader workers: the workers only run Pillow, numpy and zipfile (never torch
-    or CUDA), so a parent's torch threads do not matter, and a forked worker does not re-import
-    the user's script, so quick scripts need no ``if __name__ == "__main__":`` guard (with spawn
-    or forkserver they would fail with a bootstrapping error).
-    """
-    if sys.platform.startswith("linux"):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context()
-
-
-def _reserve(file: Path) -> None:
-    """Allocate the file's blocks now: writing a memory map on a full disk kills with SIGBUS."""
-    if not hasattr(os, "posix_fallocate"):
-        return
-    fd = os.open(file, os.O_RDWR)
-    try:
-        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
-    except OSError as exc:
-        if exc.errno == 28:  # ENOSPC
-            raise DataError(
-                f"not enough disk space in {file.parent.parent} to pack; set DCGAN_CACHE to a larger disk"
-            ) from None
-        # Not supported by this filesystem: carry on without the reservation.
-    finally:
-        os.close(fd)
-
-
-def _truncate_rows(file: Path, rows: int) -> None:
-    """Shrink a C-order .npy in place to its first `rows` rows: rewrite the shape, cut the tail.
-
-    The header keeps its length (NPY headers are space-padded), so the data offset is unchanged.
-    """
-    with open(file, "r+b") as f:
-        version = np.lib.format.read_magic(f)
-        if version != (1, 0):
-            raise ValueError(f"{file}: unexpected .npy version {version}")
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
-        offset = f.tell()
-        new_shape = (rows, *shape[1:])
-        header = repr(
-            {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran_order, "shape": new_shape}
-        )
-        room = offset - 10  # magic (6) + version (2) + header length (2)
-        if len(header) + 1 > room:
-            raise ValueError(f"{file}: the new .npy header does not fit")
-        f.seek(10)
-        f.write((header + " " * (room - len(header) - 1) + "\n").encode("latin1"))
-        f.truncate(offset + int(np.prod(new_shape)) * dtype.itemsize)
-
-
-def _write_skip_log(file: Path, skipped: list[Skipped]) -> None:
-    with open(file, "w", encoding="utf-8") as f:
-        f.write("# files that could not be used: <name>\t<reason>\n")
-        for item in skipped:
-            f.write(f"{item.name}\t{item.reason}\n")
 
 
 def _publish(tmp: Path, path: Path) -> bool:

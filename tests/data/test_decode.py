@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan.data import sources
-from dcgan.data.sources import SkipImage, dataset_pixel_limit, decode_image
+from dcgan.data import decode as decode_module
+from dcgan.data.base import SkipImage
+from dcgan.data.decode import dataset_pixel_limit, decode_image
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -75,7 +76,7 @@ def test_float_and_32bit_modes():
     ints = Image.fromarray(np.linspace(0, 65535, 256).astype(np.int32).reshape(16, 16))
     assert (floats.mode, ints.mode) == ("F", "I")
     for img in (floats, ints):
-        out = np.asarray(sources._convert(img, 3))
+        out = np.asarray(decode_module._convert(img, 3))
         assert out.shape == (16, 16, 3) and out.min() == 0 and out.max() == 255
         assert 120 <= out[8, 0, 0] <= 135  # the middle of the range stays in the middle
 
@@ -103,7 +104,7 @@ def test_bad_files_are_skipped_with_a_reason(data_helpers, name, reason):
 
 def test_declared_size_is_checked_before_decoding(data_helpers):
     # Between 1x and 2x the limit Pillow only warns; decode_image must still refuse it.
-    side = int((sources.MAX_DATASET_PIXELS * 1.5) ** 0.5)
+    side = int((decode_module.MAX_DATASET_PIXELS * 1.5) ** 0.5)
     with dataset_pixel_limit(), pytest.raises(SkipImage, match="pixel limit"):
         decode_image(data_helpers.png_bomb(side, side), 16, 3)
 
@@ -117,7 +118,7 @@ def test_gif_is_not_accepted_even_with_an_image_extension(data_helpers):
 def test_pixel_limit_is_restored():
     before = Image.MAX_IMAGE_PIXELS
     with dataset_pixel_limit():
-        assert Image.MAX_IMAGE_PIXELS == sources.MAX_DATASET_PIXELS
+        assert Image.MAX_IMAGE_PIXELS == decode_module.MAX_DATASET_PIXELS
     assert Image.MAX_IMAGE_PIXELS == before
 
 

@@ -1,4 +1,4 @@
-"""The packed store: cache hits, verification and rebuilds, limits, atomic packing, workers."""
+"""The packed store: cache hits, verification and rebuilds, limits, atomic packing, refusing damaged sources."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan.data import sources
+from dcgan.data import files
 from dcgan.data import store as store_module
 from dcgan.data.store import PackedStore, default_cache_dir, open_store
 from dcgan.errors import DataError
@@ -69,7 +69,7 @@ def test_manifest_and_files(image_folder, cache):
 def test_second_open_is_a_cache_hit(image_folder, cache, monkeypatch):
     first = open_store(str(image_folder.path), 16, cache_dir=cache, progress=False)
     monkeypatch.setattr(store_module, "_pack", no_packing)
-    monkeypatch.setattr(sources, "decode_image", no_packing)
+    monkeypatch.setattr(files, "decode_image", no_packing)
     store_module._CHECKSUMS.clear()  # as in a new process: the checksum is verified again
     second = open_store(str(image_folder.path), 16, cache_dir=cache, progress=False)
     assert second.path == first.path and second.manifest == first.manifest
@@ -125,23 +125,6 @@ def test_limit_slices_a_cached_full_store(image_folder, cache, monkeypatch):
     assert len(open_store(str(image_folder.path), 16, limit=100, cache_dir=cache, progress=False)) == 13
 
 
-def test_limit_without_a_full_store_decodes_only_the_first_images(image_folder, cache, monkeypatch):
-    decoded: list[int] = []
-    real = sources.decode_image
-
-    def counting(data, size, channels):
-        decoded.append(1)
-        return real(data, size, channels)
-
-    monkeypatch.setattr(sources, "decode_image", counting)
-    part = open_store(str(image_folder.path), 16, limit=8, cache_dir=cache, progress=False)
-    assert len(part) == 8 and part.manifest["limit"] == 8 and "prefix_of" not in part.manifest
-    # Source order: a_gray/ (2), b_color/ (4), bad/ (4 skipped), c/... : 12 files for 8 images.
-    assert len(decoded) == 12 and part.manifest["skipped"] == 4 and part.manifest["considered"] == 12
-    full = open_store(str(image_folder.path), 16, cache_dir=cache, progress=False)
-    np.testing.assert_array_equal(part.images, full.images[:8])
-
-
 def test_labels_follow_the_limit(cache):
     full = open_store("synthetic", 8, cache_dir=cache, progress=False)
     part = open_store("synthetic", 8, limit=7, cache_dir=cache, progress=False)
@@ -149,7 +132,7 @@ def test_labels_follow_the_limit(cache):
 
 
 def test_killed_pack_leaves_no_half_store(image_folder, cache, monkeypatch):
-    real = sources.decode_image
+    real = files.decode_image
     calls: list[int] = []
 
     def dies_midway(data, size, channels):
@@ -158,11 +141,11 @@ def test_killed_pack_leaves_no_half_store(image_folder, cache, monkeypatch):
             raise KeyboardInterrupt
         return real(data, size, channels)
 
-    monkeypatch.setattr(sources, "decode_image", dies_midway)
+    monkeypatch.setattr(files, "decode_image", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         open_store(str(image_folder.path), 16, cache_dir=cache, progress=False)
     assert list((cache / "stores").iterdir()) == []  # neither a store nor a temp dir
-    monkeypatch.setattr(sources, "decode_image", real)
+    monkeypatch.setattr(files, "decode_image", real)
     assert len(open_store(str(image_folder.path), 16, cache_dir=cache, progress=False)) == 13
 
 
@@ -174,24 +157,31 @@ def test_changed_source_gets_a_new_store_and_the_old_one_goes(image_folder, cach
     assert new.manifest["source_fingerprint"] != old.manifest["source_fingerprint"]
 
 
-def test_worker_processes_give_the_same_result(image_folder, tmp_path, monkeypatch):
-    serial = open_store(str(image_folder.path), 16, cache_dir=tmp_path / "serial", progress=False)
-    monkeypatch.setattr(store_module, "PARALLEL_MIN_IMAGES", 0)
-    monkeypatch.setattr(store_module, "_cpu_count", lambda: 2)
-    monkeypatch.setattr(sources.FolderDecoder, "chunk_size", 3)  # several chunks per worker
-    parallel = open_store(str(image_folder.path), 16, cache_dir=tmp_path / "parallel", progress=False)
-    np.testing.assert_array_equal(serial.images, parallel.images)
-    assert parallel.manifest["skipped"] == 4
-    limited = open_store(str(image_folder.path), 16, limit=3, cache_dir=tmp_path / "limited", progress=False)
-    np.testing.assert_array_equal(limited.images, serial.images[:3])
+def test_folder_of_only_bad_files(tmp_path, cache, data_helpers):
+    root = data_helpers.write_tree(tmp_path / "bad", data_helpers.bad_files())
+    with pytest.raises(
+        DataError, match=f"--data {root}: none of the 4 files could be read as images; see (.*skipped.txt)"
+    ) as error:
+        open_store(str(root), 8, cache_dir=cache, progress=False)
+    log = Path(str(error.value).split("see ")[1].split(" for each")[0])
+    assert len(log.read_text().splitlines()) == 5  # a comment and the four files
+    assert not [p for p in (cache / "stores").iterdir() if p.is_dir()]  # no store was left behind
 
 
-def test_zip_in_worker_processes(image_zip, tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "PARALLEL_MIN_IMAGES", 0)
-    monkeypatch.setattr(store_module, "_cpu_count", lambda: 2)
-    monkeypatch.setattr(sources.ZipDecoder, "chunk_size", 2)
-    store = open_store(str(image_zip[0]), 8, cache_dir=tmp_path / "c", progress=False)
-    assert [int(img[0, 4, 4]) for img in store.images] == [0, 50, 100, 150, 200]
+def test_mostly_bad_folder_is_refused(tmp_path, cache, data_helpers):
+    good = {f"ok{i}.png": data_helpers.encode(Image.new("RGB", (8, 8)), "PNG") for i in range(3)}
+    root = data_helpers.write_tree(tmp_path / "mostly_bad", {**good, **data_helpers.bad_files()})
+    with pytest.raises(DataError, match="4 of 7 files could not be read as images \\(over 50%\\)"):
+        open_store(str(root), 8, cache_dir=cache, progress=False)
+
+
+def test_bad_arguments(cache):
+    with pytest.raises(DataError, match="--size"):
+        open_store("synthetic", 0, cache_dir=cache)
+    with pytest.raises(DataError, match="--channels"):
+        open_store("synthetic", 8, channels=2, cache_dir=cache)
+    with pytest.raises(DataError, match="--limit"):
+        open_store("synthetic", 8, limit=0, cache_dir=cache)
 
 
 def test_unwritable_cache_dir(tmp_path):
@@ -206,12 +196,6 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "x"
     monkeypatch.delenv("DCGAN_CACHE")
     assert default_cache_dir() == Path.home() / ".cache" / "dcgan"
-
-
-def test_progress_bar_goes_to_stderr(cache, capsys):
-    open_store("synthetic", 8, limit=20, cache_dir=cache, progress=True)
-    captured = capsys.readouterr()
-    assert captured.out == "" and "packing synthetic 8px" in captured.err and "img/s" in captured.err
 
 
 def test_packed_store_len():
