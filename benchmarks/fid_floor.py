@@ -26,13 +26,13 @@ def main() -> None:
 
     import torch
 
-    from fid_sanity import _measure, open_fashion_splits  # same folder
+    from fid_sanity import measure, open_fashion_splits  # same folder
 
     started = time.perf_counter()
     test, train = open_fashion_splits()
     rng = np.random.default_rng(args.seed)
     pick = np.asarray(train.images)[np.sort(rng.choice(len(train), size=args.num, replace=False))]
-    result = _measure(test, pick, args.num, args.num, args.device)
+    result = measure(test, pick, args.num, args.num, args.device)
     seconds = time.perf_counter() - started
     print(
         f"{args.num} training vs {args.num} test images: FID {result['fid']:.3f}, KID {result['kid']:.5f}, "

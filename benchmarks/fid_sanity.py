@@ -47,17 +47,19 @@ def open_fashion_splits():
     )
 
 
-def _measure(real_store, fake: np.ndarray, num_inception: int, num_domain: int, device: str) -> dict[str, float]:
+def measure(real_store, fake: np.ndarray, num_inception: int, num_domain: int, device: str) -> dict[str, float]:
+    """FID and KID on `num_inception`, domain FID on `num_domain` images of `fake` (uint8 N, 1, 28, 28) vs real."""
     import torch
 
-    from dcgan.metrics.evaluate import MetricContext, _compute
+    from dcgan.metrics.context import MetricContext
+    from dcgan.metrics.registry import compute_metrics
 
     out: dict[str, float] = {}
     fake_t = torch.from_numpy(np.ascontiguousarray(fake))
     ctx = MetricContext(real_store, num_inception, fake_images=fake_t[:num_inception], device=device, progress=False)
-    out.update(_compute(ctx, ("fid", "kid")))
+    out.update(compute_metrics(ctx, ("fid", "kid")))
     ctx = MetricContext(real_store, num_domain, fake_images=fake_t[:num_domain], device=device, progress=False)
-    out.update(_compute(ctx, ("fid_fashion",)))
+    out.update(compute_metrics(ctx, ("fid_fashion",)))
     return out
 
 
@@ -78,7 +80,7 @@ def _run_checkpoints(
         n = max(num_inception, num_domain)
         images = sample_images(model.generator, model.config, n, seed=0, device=torch.device(device))
         fake = images.cpu().numpy() if hasattr(images, "cpu") else np.asarray(images)
-        m = _measure(real_store, fake, num_inception, num_domain, device)
+        m = measure(real_store, fake, num_inception, num_domain, device)
         epoch = read_checkpoint(path).meta["epoch"]
         rows.append({"set": f"{run.name} epoch {epoch} (step {model.step})", "step": model.step, "epoch": epoch, **m})
         print(f"  {rows[-1]['set']}: FID {m['fid']:.1f}, domain FID {m['fid_fashion']:.2f}", flush=True)
@@ -103,7 +105,7 @@ def main() -> None:
     rows = []
     for name, images in _sets(np.asarray(train.images), max(args.num_inception, args.num_domain), args.seed).items():
         t = time.perf_counter()
-        m = _measure(test, images, args.num_inception, args.num_domain, args.device)
+        m = measure(test, images, args.num_inception, args.num_domain, args.device)
         rows.append({"set": name, **m, "seconds": round(time.perf_counter() - t, 1)})
         print(f"  {name}: FID {m['fid']:.1f}, KID {m['kid']:.4f}, domain FID {m['fid_fashion']:.2f}", flush=True)
     for run in args.run:

@@ -86,3 +86,15 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         },
     )
     return train(config, tmp_path_factory.mktemp("eval") / "run", progress=False)
+
+
+@pytest.fixture
+def cheap_networks(monkeypatch) -> dict[str, PixelFeatures]:
+    """MetricContext's two feature networks replaced by pixel statistics (no network is loaded)."""
+    from dcgan.metrics.context import MetricContext
+
+    nets = {"inception": PixelFeatures(), "fashion": PixelFeatures()}
+    nets["fashion"].key, nets["fashion"].name = "pixel-fashion", "pixel-fashion (test)"
+    monkeypatch.setattr(MetricContext, "inception", lambda self: nets["inception"])
+    monkeypatch.setattr(MetricContext, "fashion", lambda self: nets["fashion"])
+    return nets

@@ -14,8 +14,6 @@ from dcgan.config import TrainConfig
 from dcgan.errors import DcganError
 from dcgan.metrics import evaluate as ev
 
-from .conftest import PixelFeatures
-
 
 class TinyG(nn.Module):
     def __init__(self, z_dim: int = 100, channels: int = 1, side: int = 8) -> None:
@@ -25,15 +23,6 @@ class TinyG(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.fc(z)).view(len(z), *self.shape)
-
-
-@pytest.fixture
-def cheap_networks(monkeypatch) -> dict[str, PixelFeatures]:
-    nets = {"inception": PixelFeatures(), "fashion": PixelFeatures()}
-    nets["fashion"].key, nets["fashion"].name = "pixel-fashion", "pixel-fashion (test)"
-    monkeypatch.setattr(ev.MetricContext, "inception", lambda self: nets["inception"])
-    monkeypatch.setattr(ev.MetricContext, "fashion", lambda self: nets["fashion"])
-    return nets
 
 
 def test_during_training_reuses_reference_and_adds_domain_fid(make_store, cheap_networks, capsys) -> None:
@@ -55,20 +44,13 @@ def test_during_training_reuses_reference_and_adds_domain_fid(make_store, cheap_
 
 def test_metric_planning() -> None:
     notes: list[str] = []
-    assert ev._plan_metrics("fid", 100, True, notes) == ("fid", "kid", "fid_fashion")
+    assert ev.plan_metrics("fid", 100, True, notes) == ("fid", "kid", "fid_fashion")
     assert notes and "2048" in notes[0]
-    assert ev._plan_metrics(("pr", "fid"), 5000, False, []) == ("fid", "pr")
+    assert ev.plan_metrics(("pr", "fid"), 5000, False, []) == ("fid", "pr")
     with pytest.raises(DcganError, match="--metrics: unknown metric 'fd'; choose from fid, kid, pr, disc, fid_fashion"):
-        ev._plan_metrics("fid,fd", 100, False, [])
+        ev.plan_metrics("fid,fd", 100, False, [])
     with pytest.raises(DcganError, match="--num 3"):
-        ev._plan_metrics("pr", 3, False, [])
-
-
-def test_context_real_images_match_reference_rows(make_store, cheap_networks) -> None:
-    store = make_store(n=50)
-    ctx = ev.MetricContext(store, 20, fake_images=torch.zeros(20, 1, 8, 8, dtype=torch.uint8), progress=False)
-    ref = ctx.inception_real()
-    np.testing.assert_array_equal(ctx.real_images(), store.images[ref.indices])
+        ev.plan_metrics("pr", 3, False, [])
 
 
 def test_evaluate_run_end_to_end(tiny_run: Path, tmp_path: Path) -> None:
@@ -101,3 +83,12 @@ def test_evaluate_run_end_to_end(tiny_run: Path, tmp_path: Path) -> None:
 def test_evaluate_run_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(DcganError, match="no such run directory"):
         ev.evaluate_run(tmp_path / "nope", num=6, device="cpu", progress=False)
+
+
+def test_write_json_is_atomic_and_names_the_flag(tmp_path: Path) -> None:
+    out = ev.write_json({"fid": 1.5, "path": tmp_path}, tmp_path / "sub" / "r.json")
+    assert json.loads(out.read_text()) == {"fid": 1.5, "path": str(tmp_path)}
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]  # no temp file left
+    (tmp_path / "file").write_text("a file where the folder should be")
+    with pytest.raises(DcganError, match=r"^--json .*: cannot write \(.*\); choose another path$"):
+        ev.write_json({"fid": 1.5}, tmp_path / "file" / "r.json")

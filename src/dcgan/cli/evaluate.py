@@ -1,7 +1,8 @@
-"""`dcgan evaluate`: metrics for a run or checkpoint, or for any two image sets.
+"""`dcgan evaluate`: metrics for a run or checkpoint, or for any two image sets, printed as a table.
 
-Importing this module is cheap (click and the metric registry only); torch and the metrics are
-imported inside the command, so `dcgan --help` stays fast.
+Importing this module is cheap (click and the metric registry only, for `--metrics` and its help);
+torch and the metrics themselves (`dcgan.metrics.evaluate`) are imported inside the command, so
+`dcgan --help` stays fast.
 """
 
 from __future__ import annotations
@@ -127,13 +128,15 @@ def evaluate(
     if run is not None:
         result = evaluate_run(run, data=data, **common)
     else:
-        result = evaluate_sets(real, fake, size=size, **common)  # type: ignore[arg-type]
+        assert real is not None and fake is not None  # checked above
+        result = evaluate_sets(real, fake, size=size, **common)
     click.echo(format_table(result))
     if json_path:
         click.echo(f"wrote {json_path}")
 
 
 def _fmt(key: str, value: Any) -> str:
+    """One value for the table: FIDs to 3 decimals, KIDs to 5, fractions to 4; non-floats as they are."""
     if not isinstance(value, float):
         return str(value)
     if key.startswith("fid"):
@@ -144,7 +147,7 @@ def _fmt(key: str, value: Any) -> str:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The results as a small aligned table, with what was compared above it."""
+    """The results of `dcgan.metrics.evaluate` as a small aligned table, with what was compared above it."""
     if result.get("checkpoint"):
         head = f"{result['checkpoint']} (step {result['step']}) vs {result['data']} [{result['split']}]"
     else:

@@ -7,8 +7,6 @@ uint8 -> x / 127.5 - 1 in [-1, 1] (`dcgan.pixels.to_float`, the one scaling used
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
@@ -16,7 +14,10 @@ from torch import nn
 
 @torch.no_grad()
 def discriminator_logits(
-    discriminator: nn.Module, images: Any, device: str | torch.device = "cpu", batch_size: int = 256
+    discriminator: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
 ) -> np.ndarray:
     """Raw logits (N,) of D for uint8 images (N, C, H, W), numpy or torch; D is run in eval mode."""
     from ..pixels import to_float
@@ -63,7 +64,11 @@ def classification_report(real_logits: np.ndarray, fake_logits: np.ndarray) -> d
 
 
 def disc_report(
-    discriminator: nn.Module, real: Any, fake: Any, device: str | torch.device = "cpu", batch_size: int = 256
+    discriminator: nn.Module,
+    real: np.ndarray | torch.Tensor,
+    fake: np.ndarray | torch.Tensor,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
 ) -> dict[str, float]:
     """The S5 report for uint8 real and fake images (N, C, H, W)."""
     return classification_report(

@@ -1,6 +1,6 @@
 """Evaluate a run (or any two image sets) with the metrics of `dcgan.metrics`.
 
-Three entry points, one code path:
+Three entry points, one code path (plan the metrics, build a `MetricContext`, compute, finish):
 
 - `evaluate_run`: sample N images from a run or checkpoint and compare them with N held-out images
   of its data (test split; train when the source has none);
@@ -19,155 +19,49 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from ..device import resolve_device
 from ..errors import DataError, DcganError
+from ..fsutil import atomic_write
+from .context import MetricContext
 from .fid import few_samples_message
-from .registry import DEFAULT_METRICS, METRICS, parse_metrics
+from .registry import DEFAULT_METRICS, METRICS, compute_metrics, parse_metrics
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
+    from ..data.store import PackedStore
 
 FASHION_KIND = "fashion-mnist"
 
+#: Metric names as the callers give them: 'fid,kid' or an iterable of names.
+MetricNames = str | Iterable[str]
 
-class MetricContext:
-    """What the metric functions need, computed lazily and at most once: real and fake features
-    under each network, the real images used, the discriminator."""
-
-    def __init__(
-        self,
-        real_store: Any,
-        num: int,
-        *,
-        fake_images: Any = None,
-        fake_store: Any = None,
-        discriminator: torch.nn.Module | None = None,
-        device: torch.device | str = "cpu",
-        batch_size: int | None = None,
-        progress: bool = True,
-        seed: int = 0,
-        use_cache: bool = True,
-        kid_subsets: int = 100,
-        kid_subset_size: int = 1000,
-        pr_k: int = 3,
-    ) -> None:
-        if (fake_images is None) == (fake_store is None):
-            raise ValueError("give exactly one of fake_images and fake_store")
-        self.real_store = real_store
-        self.num = num
-        self.fake_images = fake_images
-        self.fake_store = fake_store
-        self.discriminator = discriminator
-        self.device = torch.device(device)
-        self.batch_size = batch_size
-        self.progress = progress
-        self.seed = seed
-        self.use_cache = use_cache
-        self.kid_subsets, self.kid_subset_size, self.pr_k = kid_subsets, kid_subset_size, pr_k
-        self.images_embedded = 0
-        self.embed_seconds = 0.0
-        self.reference_cached: dict[str, bool] = {}
-        self._memo: dict[str, Any] = {}
-
-    # Sample counts.
-    @property
-    def num_real(self) -> int:
-        return min(self.num, len(self.real_store))
-
-    @property
-    def num_fake(self) -> int:
-        return len(self.fake_images) if self.fake_images is not None else min(self.num, len(self.fake_store))
-
-    # Feature networks (one per process and device; loading Inception takes about a second).
-    def inception(self) -> Any:
-        from .inception import get_extractor
-
-        return get_extractor(str(self.device))
-
-    def fashion(self) -> Any:
-        from .fashion import get_fashion_extractor
-
-        return get_fashion_extractor(str(self.device))
-
-    # Real side: cached reference statistics of the store.
-    def _reference(self, store: Any, extractor: Any, label: str) -> Any:
-        from .reference import reference_stats
-
-        stats = reference_stats(
-            store,
-            extractor,
-            self.num,
-            batch_size=self.batch_size,
-            progress=self.progress,
-            use_cache=self.use_cache,
-            desc=f"{label} features",
-        )
-        if not stats.cached:
-            self.images_embedded += stats.count
-            self.embed_seconds += stats.seconds
-        return stats
-
-    def _real(self, which: str) -> Any:
-        key = f"{which}_real"
-        if key not in self._memo:
-            extractor = self.inception() if which == "inception" else self.fashion()
-            stats = self._reference(self.real_store, extractor, f"real {which}")
-            self.reference_cached[which] = stats.cached
-            self._memo[key] = stats
-        return self._memo[key]
-
-    def _fake(self, which: str) -> np.ndarray:
-        key = f"{which}_fake"
-        if key not in self._memo:
-            extractor = self.inception() if which == "inception" else self.fashion()
-            if self.fake_store is not None:
-                self._memo[key] = self._reference(self.fake_store, extractor, f"fake {which}").features
-            else:
-                start = time.perf_counter()
-                self._memo[key] = extractor.extract(
-                    self.fake_images, batch_size=self.batch_size, progress=self.progress, desc=f"fake {which} features"
-                )
-                self.embed_seconds += time.perf_counter() - start
-                self.images_embedded += len(self.fake_images)
-        return self._memo[key]
-
-    def inception_real(self) -> Any:
-        return self._real("inception")
-
-    def inception_fake(self) -> np.ndarray:
-        return self._fake("inception")
-
-    def fashion_real(self) -> Any:
-        return self._real("fashion")
-
-    def fashion_fake(self) -> np.ndarray:
-        return self._fake("fashion")
-
-    def real_images(self) -> np.ndarray:
-        """The real images the metrics use (the same rows as the reference statistics)."""
-        from .reference import select_indices
-
-        indices = select_indices(len(self.real_store), self.num)
-        images = self.real_store.images
-        return np.asarray(images if len(indices) == len(images) else images[indices])
+#: An evaluation's result: metric values, counts, what was compared; JSON-serialisable.
+Result = dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------------
 # Shared steps.
 
 
-def _parse(metrics: Any) -> tuple[str, ...]:
+def _parse(metrics: MetricNames | None) -> tuple[str, ...]:
+    """`registry.parse_metrics` with its error as a user error naming --metrics (None: the defaults)."""
     try:
         return parse_metrics(metrics if metrics is not None else DEFAULT_METRICS)
     except ValueError as e:
         raise DcganError(f"--metrics: {e}") from None
 
 
-def _plan_metrics(metrics: Any, num_samples: int, is_fashion: bool, notes: list[str]) -> tuple[str, ...]:
-    """Requested metrics, plus fid_fashion for Fashion-MNIST and KID when FID has few samples."""
+def plan_metrics(metrics: MetricNames | None, num_samples: int, is_fashion: bool, notes: list[str]) -> tuple[str, ...]:
+    """Requested metrics, plus fid_fashion for Fashion-MNIST and KID when FID has few samples.
+
+    num_samples: images per set. Appends the few-samples warning to `notes`; raises DcganError for
+    an unknown name and DataError when `num_samples` is too small. Returns names in registry order."""
     names = list(_parse(metrics))
     if "fid" in names and is_fashion and "fid_fashion" not in names:
         names.append("fid_fashion")
@@ -186,9 +80,17 @@ def _plan_metrics(metrics: Any, num_samples: int, is_fashion: bool, notes: list[
 
 
 def _open_reference(
-    data: str, size: int, channels: int | None, split: str, cache_dir: Any, progress: bool, flag: str = "--data"
-) -> tuple[Any, str]:
-    """Open the real images; a source without a test split falls back to train, with a note."""
+    data: str,
+    size: int,
+    channels: int | None,
+    split: str,
+    cache_dir: str | Path | None,
+    progress: bool,
+    flag: str = "--data",
+) -> tuple[PackedStore, str]:
+    """Open the real images; a source without a test split falls back to train, with a note.
+
+    Returns the store and the split actually used."""
     from ..data.store import open_store
 
     try:
@@ -208,24 +110,23 @@ def _reflag(e: DataError, flag: str) -> DataError:
     return type(e)(msg)
 
 
-def _compute(ctx: MetricContext, names: tuple[str, ...]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in names:
-        values.update(METRICS[name].compute(ctx))
-    return values
+def _is_fashion(store: PackedStore) -> bool:
+    return store.manifest.get("kind") == FASHION_KIND
 
 
 def _finish(
-    result: dict[str, Any],
+    result: Result,
     ctx: MetricContext,
     names: tuple[str, ...],
     notes: list[str],
     started: float,
     json_path: str | Path | None,
-) -> dict[str, Any]:
+) -> Result:
+    """Add the counts, feature networks, timings and warnings to `result`; print the warnings;
+    write the JSON when asked."""
     from .inception import NAME as INCEPTION_NAME
 
-    uses_inception = any(n in names for n in ("fid", "kid", "pr"))
+    uses_inception = any(METRICS[n].network == "inception" for n in names)
     result.update(
         {
             "metrics": list(names),
@@ -250,21 +151,13 @@ def _finish(
     return result
 
 
-def write_json(result: dict[str, Any], path: str | Path) -> Path:
-    """Write the results atomically (temp file + os.replace)."""
+def write_json(result: Result, path: str | Path) -> Path:
+    """Write the results atomically as indented JSON; a failure is a DcganError naming --json."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
+        return atomic_write(path, json.dumps(result, indent=2, default=str) + "\n")
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise DcganError(f"--json {path}: cannot write ({e.strerror or e}); choose another path") from None
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +167,7 @@ def write_json(result: dict[str, Any], path: str | Path) -> Path:
 def evaluate_run(
     run_or_ckpt: str | Path,
     data: str | None = None,
-    metrics: Any = DEFAULT_METRICS,
+    metrics: MetricNames | None = DEFAULT_METRICS,
     num: int = 10000,
     split: str = "test",
     device: str | torch.device = "auto",
@@ -283,7 +176,7 @@ def evaluate_run(
     progress: bool = True,
     batch_size: int | None = None,
     cache_dir: str | Path | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Sample `num` images from a run directory (its newest checkpoint) or checkpoint file and compare
     them with `num` real images of `data` (None: the run's own data) from `split`.
 
@@ -300,7 +193,7 @@ def evaluate_run(
     source = data or config.data
     real_store, used_split = _open_reference(source, config.size, model.channels, split, cache_dir, progress)
     notes: list[str] = []
-    names = _plan_metrics(metrics, min(num, len(real_store)), real_store.manifest.get("kind") == FASHION_KIND, notes)
+    names = plan_metrics(metrics, min(num, len(real_store)), _is_fashion(real_store), notes)
     fake = sample_images(model.generator, config, num, seed=seed, device=dev)
     ctx = MetricContext(
         real_store,
@@ -312,25 +205,23 @@ def evaluate_run(
         progress=progress,
         seed=seed,
     )
-    result = _compute(ctx, names)
-    result.update(
-        {
-            "data": source,
-            "data_kind": real_store.manifest.get("kind"),
-            "split": used_split,
-            "size": config.size,
-            "channels": model.channels,
-            "checkpoint": str(model.path),
-            "step": model.step,
-        }
-    )
+    result: Result = {
+        **compute_metrics(ctx, names),
+        "data": source,
+        "data_kind": real_store.manifest.get("kind"),
+        "split": used_split,
+        "size": config.size,
+        "channels": model.channels,
+        "checkpoint": str(model.path),
+        "step": model.step,
+    }
     return _finish(result, ctx, names, notes, started, json_path)
 
 
 def evaluate_sets(
     real: str,
     fake: str,
-    metrics: Any = DEFAULT_METRICS,
+    metrics: MetricNames | None = DEFAULT_METRICS,
     num: int = 10000,
     split: str = "test",
     size: int | None = None,
@@ -340,7 +231,7 @@ def evaluate_sets(
     progress: bool = True,
     batch_size: int | None = None,
     cache_dir: str | Path | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Compare two image sets: `real` (any SOURCE; its test split, else train) and `fake` (a folder
     or .zip of images, e.g. another tool's output). Up to `num` images of each are used.
 
@@ -364,30 +255,28 @@ def evaluate_sets(
     real_store, used_split = _open_reference(real, side, None, split, cache_dir, progress, flag="--real")
     notes: list[str] = []
     count = min(num, len(real_store), len(fake_store))
-    names = _plan_metrics(wanted, count, real_store.manifest.get("kind") == FASHION_KIND, notes)
+    names = plan_metrics(wanted, count, _is_fashion(real_store), notes)
     ctx = MetricContext(
         real_store, count, fake_store=fake_store, device=dev, batch_size=batch_size, progress=progress, seed=seed
     )
-    result = _compute(ctx, names)
-    result.update(
-        {
-            "data": real,
-            "data_kind": real_store.manifest.get("kind"),
-            "split": used_split,
-            "fake": fake,
-            "size": side,
-            "checkpoint": None,
-            "step": None,
-        }
-    )
+    result: Result = {
+        **compute_metrics(ctx, names),
+        "data": real,
+        "data_kind": real_store.manifest.get("kind"),
+        "split": used_split,
+        "fake": fake,
+        "size": side,
+        "checkpoint": None,
+        "step": None,
+    }
     return _finish(result, ctx, names, notes, started, json_path)
 
 
 def _first_image_side(folder: str) -> int:
-    """The smaller side of the first image in `folder` (the store center-crops to a square)."""
+    """The smaller side in pixels of the first image in `folder` (the store center-crops to a square)."""
     from PIL import Image
 
-    from ..data.sources import IMAGE_EXTENSIONS
+    from ..data import IMAGE_EXTENSIONS
 
     path = Path(folder).expanduser()
     if not path.exists():
@@ -410,35 +299,34 @@ def _first_image_side(folder: str) -> int:
     )
 
 
-_WARNED: set[str] = set()
+_WARNED: set[str] = set()  # few-samples notes already printed by evaluate_during_training in this process
 
 
 @torch.no_grad()
 def evaluate_during_training(
     generator: torch.nn.Module,
-    config: Any,
-    store_for_reference: Any,
+    config: TrainConfig,
+    store_for_reference: PackedStore,
     num: int,
     device: str | torch.device,
     step: int,
     progress: bool = True,
-    metrics: Any = None,
-) -> dict[str, Any]:
+    metrics: MetricNames | None = None,
+) -> Result:
     """config.eval_metrics (default FID and KID, plus fid_fashion for Fashion-MNIST) of `generator`
-    against `store_for_reference`, for the trainer's --eval-every. The same latents (config.seed) every time, so successive
-    evaluations differ only by the weights; the reference statistics are cached after the first."""
+    against `store_for_reference`, for the trainer's --eval-every. The same latents (config.seed) every
+    time, so successive evaluations differ only by the weights; the reference statistics are cached
+    after the first. metrics: overrides config.eval_metrics."""
     from ..sample import sample_images
 
     started = time.perf_counter()
     dev = resolve_device(device)
     notes: list[str] = []
-    is_fashion = store_for_reference.manifest.get("kind") == FASHION_KIND
-    wanted = metrics if metrics is not None else getattr(config, "eval_metrics", "fid,kid")
-    names = _plan_metrics(wanted, min(num, len(store_for_reference)), is_fashion, notes)
+    wanted = metrics if metrics is not None else config.eval_metrics
+    names = plan_metrics(wanted, min(num, len(store_for_reference)), _is_fashion(store_for_reference), notes)
     fake = sample_images(generator, config, num, seed=config.seed, device=dev)
     ctx = MetricContext(store_for_reference, num, fake_images=fake, device=dev, progress=progress, seed=config.seed)
-    result = _compute(ctx, names)
-    result.update({"step": step, "split": store_for_reference.manifest.get("split")})
+    result: Result = {**compute_metrics(ctx, names), "step": step, "split": store_for_reference.manifest.get("split")}
     fresh = [n for n in notes if n not in _WARNED]  # warn once per process, not at every evaluation
     _WARNED.update(fresh)
     result = _finish(result, ctx, names, fresh, started, None)

@@ -18,11 +18,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..errors import DcganError
+from .extractor import FeatureNetwork
 
 WEIGHTS = Path(__file__).with_name("weights") / "fashion_classifier.safetensors"
 INFO = WEIGHTS.with_suffix(".json")
@@ -103,14 +103,15 @@ def load_classifier(device: str | torch.device = "cpu") -> FashionClassifier:
     return model.to(device).eval()
 
 
-class FashionFeatureExtractor:
+class FashionFeatureExtractor(FeatureNetwork):
     """Same interface as `inception.FeatureExtractor`: uint8 images -> float64 (N, 128)."""
 
     dim = FEATURE_DIM
     key = "fashion-classifier-v1"
+    label = "fashion"
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
+        super().__init__(device)
         self.net = load_classifier(self.device)
         info = load_info()
         self.test_accuracy = float(info["test_accuracy"])
@@ -123,22 +124,8 @@ class FashionFeatureExtractor:
 
     @torch.inference_mode()
     def features(self, batch: torch.Tensor) -> torch.Tensor:
+        """One batch of uint8 images (any device) -> float32 features (N, 128) on the classifier's device."""
         return self.net.embed(preprocess(batch.to(self.device)))
-
-    def extract(
-        self,
-        images: Any,
-        batch_size: int | None = None,
-        device: str | torch.device | None = None,
-        progress: bool = True,
-        desc: str = "fashion features",
-    ) -> np.ndarray:
-        from .inception import run_batches
-
-        if device is not None and torch.device(device) != self.device:
-            self.device = torch.device(device)
-            self.net = self.net.to(self.device)
-        return run_batches(self.features, images, self.dim, batch_size or self.default_batch_size(), progress, desc)
 
 
 @lru_cache(maxsize=2)

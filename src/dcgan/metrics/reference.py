@@ -5,7 +5,7 @@ when N >= the store's size, else a fixed-seed random subset, so the result does 
 order of the files) embedded by the network: the features themselves (for KID and
 precision/recall, kept as the network's float32 output) and their float64 mean and covariance (for
 FID). They are cached in ``store.path / "refstats"`` under a name made of the network, split, count
-and the store's checksum, written atomically (temp file + os.replace), so evaluating another
+and the store's checksum, written atomically (`dcgan.fsutil.atomic_write`), so evaluating another
 checkpoint only embeds the generated images.
 """
 
@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..fsutil import atomic_write
 from .fid import feature_stats
+
+if TYPE_CHECKING:
+    from ..data.store import PackedStore
+    from .extractor import FeatureNetwork
 
 FORMAT = "dcgan-refstats-v1"
 SUBSET_SEED = 0  # which images form an N-image reference of a larger store; fixed so caches are shared
@@ -52,7 +56,8 @@ def select_indices(total: int, num: int, seed: int = SUBSET_SEED) -> np.ndarray:
     return np.sort(rng.choice(total, size=num, replace=False)).astype(np.int64)
 
 
-def cache_path(store: Any, extractor: Any, num: int) -> Path:
+def cache_path(store: PackedStore, extractor: FeatureNetwork, num: int) -> Path:
+    """The cache file of `num` images of `store` under `extractor` (in the store's refstats folder)."""
     m = store.manifest
     count = min(num, len(store))
     checksum = str(m.get("checksum") or "nochecksum")
@@ -60,7 +65,8 @@ def cache_path(store: Any, extractor: Any, num: int) -> Path:
     return Path(store.path) / "refstats" / name
 
 
-def _identity(store: Any, extractor: Any, count: int) -> dict[str, Any]:
+def _identity(store: PackedStore, extractor: FeatureNetwork, count: int) -> dict[str, Any]:
+    """What a cache file must match to be used (stored in its metadata)."""
     m = store.manifest
     return {
         "format": FORMAT,
@@ -87,11 +93,8 @@ def _load(path: Path, identity: dict[str, Any]) -> ReferenceStats | None:
         features = arrays["features"].astype(np.float64)
         mu, sigma, indices = arrays["mu"], arrays["sigma"], arrays["indices"]
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:  # a damaged cache is recomputed
-        print(
-            f"note: reference statistics {path} unreadable ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__}); "
-            "computing them again",
-            file=sys.stderr,
-        )
+        reason = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+        print(f"note: reference statistics {path} unreadable ({reason}); computing them again", file=sys.stderr)
         return None
     n, d = features.shape
     if n != identity["count"] or mu.shape != (d,) or sigma.shape != (d, d) or indices.shape != (n,):
@@ -108,20 +111,9 @@ def _save(path: Path, stats: ReferenceStats, identity: dict[str, Any]) -> Path |
         {"features": stats.features.astype(np.float32), "mu": stats.mu, "sigma": stats.sigma, "indices": stats.indices},
         metadata={"dcgan": json.dumps(meta)},
     )
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, blob)
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         print(
             f"note: could not cache reference statistics in {path.parent} ({e.strerror or e}); "
             "they will be computed again next time",
@@ -131,24 +123,25 @@ def _save(path: Path, stats: ReferenceStats, identity: dict[str, Any]) -> Path |
 
 
 def reference_stats(
-    store: Any,
-    extractor: Any,
+    store: PackedStore,
+    extractor: FeatureNetwork,
     num: int,
     *,
     batch_size: int | None = None,
     progress: bool = True,
-    use_cache: bool = True,
     desc: str | None = None,
 ) -> ReferenceStats:
     """Features, mean and covariance of `min(num, len(store))` images of `store` under `extractor`.
 
     store: a PackedStore (`images`, `manifest` with 'checksum' and 'split', `path`).
     extractor: `inception.FeatureExtractor` or `fashion.FashionFeatureExtractor` (`name`, `key`, `extract`).
+    Read from the cache when a matching file is there; otherwise embedded and cached (a cache that
+    cannot be written is a note on stderr).
     """
     count = min(num, len(store))
     identity = _identity(store, extractor, count)
     path = cache_path(store, extractor, num)
-    if use_cache and path.is_file():
+    if path.is_file():
         hit = _load(path, identity)
         if hit is not None:
             return hit
@@ -166,6 +159,5 @@ def reference_stats(
     features = np.asarray(features, np.float32).astype(np.float64)
     mu, sigma = feature_stats(features)
     stats = ReferenceStats(features, mu, sigma, indices, extractor.name, False, None, seconds)
-    if use_cache:
-        stats.path = _save(path, stats, identity)
+    stats.path = _save(path, stats, identity)
     return stats

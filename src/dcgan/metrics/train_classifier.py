@@ -2,6 +2,7 @@
 
     python -m dcgan.metrics.train_classifier [--data fashion-mnist] [--epochs 5] [--out DIR]
 
+Not used at run time: this is how the shipped weights were made (their JSON records this command).
 Reads the data through the packed store (train split for training, test split for the reported
 accuracy), trains `FashionClassifier` on the CPU in a few minutes, and writes
 `fashion_classifier.safetensors` plus `fashion_classifier.json` (test accuracy, command, data
@@ -109,16 +110,15 @@ def main(data: str, epochs: int, batch_size: int, lr: float, seed: int, out: str
             "weights not written (try more --epochs)"
         )
 
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from ..fsutil import atomic_write
 
     out_dir = Path(out) if out else WEIGHTS.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
     weights, info = out_dir / WEIGHTS.name, out_dir / INFO.name
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "dcgan-fashion-classifier-v1"})
-    os.chmod(tmp, 0o644)  # safetensors writes 0600; the file ships with the package
-    os.replace(tmp, weights)
+    atomic_write(weights, save(state, metadata={"format": "dcgan-fashion-classifier-v1"}))
+    os.chmod(weights, 0o644)  # the file ships with the package: readable by everyone, whatever the umask
     record = {
         "test_accuracy": round(test_acc, 6),
         "train_accuracy_first_10k": round(train_acc, 6),
@@ -137,9 +137,7 @@ def main(data: str, epochs: int, batch_size: int, lr: float, seed: int, out: str
         "torch": torch.__version__,
         "command": " ".join(["python -m dcgan.metrics.train_classifier", *sys.argv[1:]]),
     }
-    tmp = info.with_name(info.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, info)
+    atomic_write(info, json.dumps(record, indent=2) + "\n")
     print(
         f"test accuracy {test_acc:.4f} after {epochs} epochs ({seconds:.0f} s); wrote {weights} "
         f"({weights.stat().st_size / 1e6:.2f} MB) and {info}"
