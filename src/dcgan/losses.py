@@ -9,22 +9,21 @@ and gives:
 
 The losses, with r = D(x) on real images and f = D(G(z)) on fakes:
 
-- `bce`: S1's binary cross-entropy, with the non-saturating G loss (G maximises log sigmoid(f));
-  `real_label` < 1 is one-sided label smoothing (S4).
+- `bce`: DCGAN's binary cross-entropy (Radford et al. 2015), with the non-saturating G loss
+  (G maximises log sigmoid(f)); `real_label` < 1 is one-sided label smoothing (Salimans et al. 2016).
 - `hinge`: D minimises relu(1 - r) + relu(1 + f), G minimises -f (SAGAN, BigGAN).
 - `lsgan`: least squares (Mao et al. 2017) with a = 0 (fake target), b = 1 (real target),
   c = 1 (G's target): D minimises (r - b)^2 / 2 + (f - a)^2 / 2, G minimises (f - c)^2 / 2;
   `real_label` replaces b.
 - `wgan-gp`: the Wasserstein critic (Gulrajani et al. 2017): D minimises f - r plus
   10 * (||grad D(x_hat)|| - 1)^2 on random interpolates x_hat; G minimises -f. The penalty is per
-  sample, so BatchNorm in D (which mixes samples) breaks it: see `loss_compatible_with_batchnorm`.
+  sample, so BatchNorm in D (which mixes samples) breaks it: train it with --no-d-batchnorm.
 
-`r1_penalty` (Mescheder et al. 2018) can be added to any of them.
+`r1_penalty` (Mescheder et al. 2018) can be added to any of them. `get_loss(name)` is the one
+lookup by name; it raises ConfigError naming --loss for an unknown name.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +37,6 @@ class GANLoss:
 
     name: str = ""
     needs_gradient_penalty: bool = False  # the loop adds gradient_penalty(...) to Loss_D
-    uses_real_label: bool = False  # whether real_label (label smoothing) changes d_loss
 
     def d_loss(
         self, real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
@@ -58,37 +56,28 @@ class GANLoss:
         weight: float = 10.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
+        """A scalar penalty on D's gradients, for losses with `needs_gradient_penalty`."""
         raise NotImplementedError(f"the {self.name} loss has no gradient penalty")
 
     def __repr__(self) -> str:
         return f"<GANLoss {self.name}>"
 
 
-# bce: kept as plain functions, as the first trainer called them.
-
-
-def bce_d(
-    real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return real, fake
-
-
-def bce_g(fake_logits: torch.Tensor) -> torch.Tensor:
-    # Non-saturating: G maximises log D(G(z)) rather than minimising log(1 - D(G(z))).
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-
-
 class BCELoss(GANLoss):
+    """Binary cross-entropy on logits; real_label < 1 is one-sided label smoothing."""
+
     name = "bce"
-    uses_real_label = True
 
-    def d_loss(self, real_logits, fake_logits, real_label=1.0):
-        return bce_d(real_logits, fake_logits, real_label)
+    def d_loss(
+        self, real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+        fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        return real, fake
 
-    def g_loss(self, fake_logits):
-        return bce_g(fake_logits)
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        # Non-saturating: G maximises log D(G(z)) rather than minimising log(1 - D(G(z))).
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
 class HingeLoss(GANLoss):
@@ -96,10 +85,12 @@ class HingeLoss(GANLoss):
 
     name = "hinge"
 
-    def d_loss(self, real_logits, fake_logits, real_label=1.0):
+    def d_loss(
+        self, real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return F.relu(1.0 - real_logits).mean(), F.relu(1.0 + fake_logits).mean()
 
-    def g_loss(self, fake_logits):
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return -fake_logits.mean()
 
 
@@ -107,16 +98,17 @@ class LSGANLoss(GANLoss):
     """Targets a = 0 (fake), b = real_label (real, 1 by default), c = 1 (G); D's output is not squashed."""
 
     name = "lsgan"
-    uses_real_label = True
     fake_target = 0.0  # a
     g_target = 1.0  # c
 
-    def d_loss(self, real_logits, fake_logits, real_label=1.0):
+    def d_loss(
+        self, real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         real = 0.5 * (real_logits - real_label).pow(2).mean()
         fake = 0.5 * (fake_logits - self.fake_target).pow(2).mean()
         return real, fake
 
-    def g_loss(self, fake_logits):
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return 0.5 * (fake_logits - self.g_target).pow(2).mean()
 
 
@@ -126,11 +118,13 @@ class WGANGPLoss(GANLoss):
     name = "wgan-gp"
     needs_gradient_penalty = True
 
-    def d_loss(self, real_logits, fake_logits, real_label=1.0):
+    def d_loss(
+        self, real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # The critic maximises E[D(x)] - E[D(G(z))]; the two halves are -E[D(x)] and E[D(G(z))].
         return -real_logits.mean(), fake_logits.mean()
 
-    def g_loss(self, fake_logits):
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return -fake_logits.mean()
 
     def gradient_penalty(
@@ -175,23 +169,14 @@ def r1_penalty(discriminator: nn.Module, real: torch.Tensor, gamma: float) -> to
     return 0.5 * gamma * grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
-def loss_compatible_with_batchnorm(name: str) -> bool:
-    """False where BatchNorm in D breaks the loss: wgan-gp's per-sample gradient penalty.
-
-    BatchNorm makes each sample's output depend on the whole batch, so the per-sample gradient
-    norm the penalty constrains is not the critic's (Gulrajani et al. use layer norm or none).
-    """
-    return not get_loss(name).needs_gradient_penalty
-
-
 def get_loss(name: str) -> GANLoss:
+    """The registered loss called `name`; ConfigError naming --loss and the choices if there is none.
+
+    Looked up in `LOSSES` at call time, so a loss swapped into the registry (as tests do) is used.
+    """
     if name not in LOSSES:
         raise ConfigError(f"--loss: unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
     return LOSSES[name]
 
 
 LOSSES: dict[str, GANLoss] = {loss.name: loss for loss in (BCELoss(), HingeLoss(), LSGANLoss(), WGANGPLoss())}
-
-# The first trainer's interface, derived from the registry.
-D_LOSSES: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {k: v.d_loss for k, v in LOSSES.items()}
-G_LOSSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {k: v.g_loss for k, v in LOSSES.items()}

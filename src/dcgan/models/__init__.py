@@ -1,7 +1,12 @@
-"""Generator and discriminator builders, registered by architecture name.
+"""Generator and discriminator for a config: `build_models(config, channels)`.
 
-Every discriminator returns raw logits of shape (N,); the sigmoid lives in the loss
-(BCEWithLogits), which is numerically safer than S1's Sigmoid + BCELoss and equal in value.
+Architectures (`ARCHS`): `dcgan` and `dcgan-fc` (models.dcgan), `mlp` (models.mlp). Every
+generator maps z (N, z_dim) to images (N, channels, size, size) in [-1, 1]; every discriminator
+maps such images to raw logits (N,): the sigmoid lives in the loss (BCEWithLogits), which is
+numerically safer than DCGAN's Sigmoid + BCELoss and equal in value.
+
+Importing this package loads no torch (the config imports `models.plan` through it, and
+`dcgan --help` must stay light); the networks are imported when `build_models` runs.
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ if TYPE_CHECKING:  # pragma: no cover
 def build_models(config: "TrainConfig", channels: int) -> tuple["nn.Module", "nn.Module"]:
     """Build (generator, discriminator) for the config, initialised as the config says.
 
-    Spectral normalisation is applied to D here when the config asks, so training and every
-    loader build the same module (its state dict differs from a plain D).
+    Uses config.arch, size, z_dim, g_channels / d_channels (conv widths), d_batchnorm, mlp_hidden,
+    init and spectral_norm; `channels` is the image channel count C (1 gray, 3 RGB). Both modules
+    are in training mode on the CPU, drawn from torch's global generator (seed it for the same
+    weights). Spectral normalisation is applied to D here when the config asks, so training and
+    every loader build the same module (its state dict differs from a plain D).
     """
     from . import dcgan, mlp
     from .weight_init import initialise

@@ -1,6 +1,7 @@
-"""S5's MLP GAN: G = Dense(256, relu) -> Dense(H*W*C, tanh); D = Dense(256, relu) -> Dense(1).
+"""The Keras MLP GAN of the `fashion-mlp` preset: G = Dense(hidden, relu) -> Dense(H*W*C, tanh);
+D = Dense(hidden, relu) -> Dense(1).
 
-At 28x28x1 and z = 100 the parameter counts are S5's: G 227,344, D 201,217.
+At 28x28x1, z = 100 and hidden = 256 the parameter counts are the Keras model's: G 227,344, D 201,217.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from torch import nn
 
 
 class Generator(nn.Module):
+    """z (N, z_dim) -> (N, channels, size, size) in [-1, 1]."""
+
     def __init__(self, z_dim: int, channels: int, size: int, hidden: int = 256) -> None:
         super().__init__()
         self.z_dim, self.channels, self.size = z_dim, channels, size
@@ -18,10 +21,13 @@ class Generator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, z_dim) -> images (N, channels, size, size)."""
         return self.main(z.view(z.shape[0], self.z_dim)).view(-1, self.channels, self.size, self.size)
 
 
 class Discriminator(nn.Module):
+    """Images (N, channels, size, size), flattened -> logits (N,)."""
+
     def __init__(self, channels: int, size: int, hidden: int = 256) -> None:
         super().__init__()
         self.main = nn.Sequential(
@@ -29,4 +35,5 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, channels, size, size) -> logits (N,)."""
         return self.main(x).view(-1)

@@ -12,9 +12,9 @@ checkpoint therefore loads only into a module to which `apply_spectral_norm` was
 Order: initialise the weights first (the parametrization's `original` keeps them), apply before
 building the optimiser (it must see the `original` parameters), move to a device at any time.
 
-BatchNorm together with spectral norm in D is unusual: SN bounds each layer's Lipschitz constant,
-BatchNorm's per-batch rescaling undoes that bound. SN-GAN and BigGAN's D have no BatchNorm; this
-module leaves BatchNorm layers alone (see `has_batchnorm` for a warning at the caller).
+BatchNorm layers are left alone. Together with spectral norm in D they are unusual: SN bounds each
+layer's Lipschitz constant and BatchNorm's per-batch rescaling undoes that bound, which is why
+SN-GAN and BigGAN's discriminators have no BatchNorm (train with --no-d-batchnorm).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 SPECTRAL_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
-def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
     """Wrap every Conv2d / ConvTranspose2d / Linear in `module` (in place) and return it.
 
     Idempotent: layers already parametrized are left as they are. ConvTranspose2d is normalised
@@ -37,15 +37,5 @@ def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Mo
     for layer in layers:
         if parametrize.is_parametrized(layer, "weight"):
             continue
-        spectral_norm(layer, name="weight", n_power_iterations=n_power_iterations)
+        spectral_norm(layer, name="weight", n_power_iterations=1)
     return module
-
-
-def has_spectral_norm(module: nn.Module) -> bool:
-    """Whether any layer of `module` has a parametrized (spectral-normalised) weight."""
-    return any(isinstance(m, SPECTRAL_LAYERS) and parametrize.is_parametrized(m, "weight") for m in module.modules())
-
-
-def has_batchnorm(module: nn.Module) -> bool:
-    """Whether `module` contains BatchNorm (unusual together with spectral norm; worth a warning)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())

@@ -1,4 +1,4 @@
-"""Weight initialisation schemes, by name."""
+"""Weight initialisation schemes, by name (the config's `init`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ from torch import nn
 
 
 def initialise(module: nn.Module, scheme: str) -> None:
-    """dcgan: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0 (S1); linear N(0, 0.02).
-    keras: Glorot uniform weights and zero biases, Keras' Dense defaults (S5)."""
+    """Initialise every layer of `module` in place.
+
+    dcgan: conv and linear weights N(0, 0.02), BatchNorm weight N(1, 0.02), every bias 0, as the
+    DCGAN paper prescribes. keras: Glorot uniform weights and zero biases, Keras' Dense defaults
+    (the `fashion-mlp` preset).
+    """
     for m in module.modules():
         if scheme == "dcgan":
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

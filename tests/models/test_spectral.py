@@ -10,13 +10,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from dcgan.models.dcgan import Discriminator, FCDiscriminator, Generator
-from dcgan.models.spectral import (
-    SPECTRAL_LAYERS,
-    apply_spectral_norm,
-    has_batchnorm,
-    has_spectral_norm,
-)
+from dcgan.models.spectral import SPECTRAL_LAYERS, apply_spectral_norm
 from dcgan.models.weight_init import initialise
+
+
+def has_spectral_norm(module: nn.Module) -> bool:
+    """Whether any weight layer of `module` is parametrized (spectral-normalised)."""
+    return any(isinstance(m, SPECTRAL_LAYERS) and parametrize.is_parametrized(m, "weight") for m in module.modules())
 
 
 def build_d(seed: int, fc: bool = False) -> nn.Module:
@@ -35,9 +35,13 @@ def test_every_conv_and_linear_is_wrapped_and_it_is_idempotent() -> None:
         apply_spectral_norm(module)
         assert set(module.state_dict()) == keys  # nothing wrapped twice
     assert not has_spectral_norm(Discriminator(1, 28, width=8))
-    assert has_batchnorm(Discriminator(1, 28, width=8)) and not has_batchnorm(
-        Discriminator(1, 28, width=8, batchnorm=False)
-    )
+
+
+def test_batchnorm_layers_are_left_alone() -> None:
+    d = apply_spectral_norm(Discriminator(1, 28, width=8))
+    bns = [m for m in d.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and not any(parametrize.is_parametrized(m) for m in bns)
+    assert has_spectral_norm(d)
 
 
 def test_normalised_weights_have_unit_spectral_norm() -> None:
