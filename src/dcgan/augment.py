@@ -134,3 +134,12 @@ def diff_augment(
         for fn in AUGMENTS[name]:
             x = fn(x, generator)
     return x
+
+
+def make_augment(policy: str) -> Augment:
+    """The function the training step applies to every D input: DiffAugment with `policy` drawing
+    from the generator it is given, or the identity for "" (the policy is validated here)."""
+    if not policy:
+        return lambda x, generator: x
+    parse_policy(policy)
+    return lambda x, generator: diff_augment(x, policy, generator=generator)

@@ -23,6 +23,7 @@ from .errors import CheckpointError
 from .fsutil import atomic_write
 
 FORMAT = "dcgan-checkpoint-v1"
+CHECKPOINTS_DIR = "checkpoints"  # inside a run directory
 CKPT_RE = re.compile(r"^ckpt-(\d{9})\.safetensors$")
 
 
@@ -32,7 +33,7 @@ def checkpoint_name(step: int) -> str:
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
     """Complete checkpoint files of a run, oldest first."""
-    d = Path(run_dir) / "checkpoints"
+    d = Path(run_dir) / CHECKPOINTS_DIR
     if not d.is_dir():
         return []
     return sorted(p for p in d.iterdir() if CKPT_RE.match(p.name))
@@ -124,7 +125,7 @@ def save_checkpoint(
         if not torch.isfinite(tensors[k]).all():
             raise CheckpointError(f"refusing to write a checkpoint at step {step}: {k} has non-finite values")
     blob = save(tensors, metadata={"dcgan": json.dumps(meta), "config": config.to_json()})
-    ckdir = Path(run_dir) / "checkpoints"
+    ckdir = Path(run_dir) / CHECKPOINTS_DIR
     ckdir.mkdir(parents=True, exist_ok=True)
     path = ckdir / (name or checkpoint_name(step))
     write_checkpoint_file(path, blob)
@@ -165,7 +166,7 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     if p.is_dir():
         cks = list_checkpoints(p)
         if not cks:
-            raise CheckpointError(f"{p}: no checkpoints in {p / 'checkpoints'}; train first (dcgan train --out {p})")
+            raise CheckpointError(f"{p}: no checkpoints in {p / CHECKPOINTS_DIR}; train first (dcgan train --out {p})")
         return cks[-1]
     if p.suffix in (".pt", ".pth", ".pkl", ".ckpt", ".bin"):
         raise CheckpointError(

@@ -1,26 +1,37 @@
 """Every training setting in one dataclass, and the presets that reproduce the published systems.
 
-A preset is a dict of overrides on `TrainConfig`'s defaults; flags override the preset; the run
-directory records the final config as `config.json`, which reproduces the run.
+Each field carries its default, its help text (shown by `dcgan train --help`), and the values it
+accepts (`choices`, `at_least`, `positive`); `TrainConfig.validate` checks all of them in one
+place, and `TrainConfig.from_dict` checks the types of values read from files. A preset is a dict
+of overrides on the defaults; flags override the preset; the run directory records the final
+config as `config.json`, which reproduces the run. The systems S1..S5 are described in
+docs/published-systems.md.
+
+This module imports nothing heavy: `dcgan --help` reads it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .models.plan import ARCHS
+from .models.plan import ARCHS, check_size
 
-LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")
+LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")  # the names of dcgan.losses.LOSSES (a test keeps them equal)
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
 DIVERGENCE = ("rollback", "stop")
 LR_SCALINGS = ("none", "sqrt", "linear")
+Z_DISTS = ("normal", "uniform")
+INITS = ("dcgan", "keras")
 SNAPSHOT_IMAGES = 10_000  # automatic --snapshot-every: at least this many images between snapshots
-BASE_BATCH = 128
+BASE_BATCH = 128  # the batch size the published learning rates were tuned for (--lr-scaling)
+
 #: Settings that --resume may change: they do not alter the recipe being trained.
 RESUME_MAY_CHANGE = (
     "epochs",
@@ -31,137 +42,108 @@ RESUME_MAY_CHANGE = (
     "eval_metrics",
     "keep_checkpoints",
     "on_divergence",
-)  # the batch size the published learning rates were tuned for
-Z_DISTS = ("normal", "uniform")
-INITS = ("dcgan", "keras")
-SELECTION_METRICS = ("fid", "fid_fashion", "kid")  # lower is better; usable to pick the best checkpoint
+)
 
 
-def selection_metric(config: "TrainConfig") -> str:
-    """The metric that picks the best checkpoint: the first of --eval-metrics."""
-    return config.eval_metrics.split(",")[0].strip().lower()
+def setting(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    noun: str = "value",
+    at_least: float | None = None,
+    positive: bool = False,
+) -> Any:
+    """A config field: its default, its help text and the values it accepts (checked by `validate`).
+
+    choices: the allowed values (`noun` names them in the error); at_least: the smallest allowed
+    number; positive: the number must be > 0. A mutable default (a dict) is copied per instance."""
+    meta = {"help": help, "choices": choices, "noun": noun, "at_least": at_least, "positive": positive}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
     # What and where.
-    data: str = "fashion-mnist"  # SOURCE: folder, .zip, CelebA root, Fashion-MNIST folder, or a name
-    split: str = "train"  # data split to train on (CelebA / Fashion-MNIST have a test split)
-    limit: int | None = None  # train on the first N images only (None: all)
-    size: int = 64  # image side in pixels; the models are built for it
-    channels: int | None = None  # 1 or 3; None: the source's own (1 for Fashion-MNIST, else 3)
+    data: str = setting("fashion-mnist", "SOURCE: folder, .zip, CelebA root, Fashion-MNIST folder, or a name")
+    split: str = setting("train", "data split to train on (CelebA / Fashion-MNIST have a test split)")
+    limit: int | None = setting(None, "train on the first N images only (None: all)", at_least=1)
+    size: int = setting(64, "image side in pixels; the models are built for it")
+    channels: int | None = setting(None, "1 or 3; None: the source's own (1 for Fashion-MNIST, else 3)", choices=(1, 3))
 
     # Model.
-    arch: str = "dcgan"  # dcgan (S1), dcgan-fc (S4 variant: FC heads, no BN in D), mlp (S5)
-    z_dim: int = 100  # latent size
-    z_dist: str = "normal"  # normal: N(0, 1); uniform: U(-1, 1)
-    g_channels: int = 64  # ngf: generator width at the last hidden layer
-    d_channels: int = 64  # ndf: discriminator width at the first layer
-    d_batchnorm: bool = True  # BatchNorm in D (not on its first layer), as in S1
-    mlp_hidden: int = 256  # hidden width of the MLP GAN (S5)
-    init: str = "dcgan"  # dcgan: N(0, 0.02) conv, N(1, 0.02) BN; keras: Glorot uniform (S5)
-
-    # Loss and optimisation.
-    loss: str = "bce"  # bce (non-saturating, S1), hinge, lsgan, wgan-gp
-    real_label: float = 1.0  # target for real images in the D loss (0.9: one-sided smoothing, S4)
-    gp_weight: float = 10.0  # gradient-penalty weight for wgan-gp
-    r1_gamma: float = 0.0  # R1 penalty on real images (0: off)
-    spectral_norm: bool = False  # spectral normalisation on every D layer
-    ema_half_life: int = 0  # EMA of G weights, half-life in images (0: off); used for sampling
-    augment: str = ""  # DiffAugment policy for D's inputs, e.g. color,translation,cutout ("": off)
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    batch_size: int = 128
-    lr_scaling: str = "none"  # large batches: none, sqrt or linear: lr x (batch_size / 128)^(1/2 or 1)
-    epochs: int = 5
-
-    # Run control.
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # mixed precision: auto (bf16 on a CUDA GPU that has it, else off), off, bf16, fp16
-    channels_last: str = "auto"  # channels-last memory format: auto (on for CUDA), on, off
-    on_divergence: str = "rollback"  # on NaN/inf: rollback (last checkpoint, half the learning rates), stop
-    log_every: int = 50  # steps between metrics.jsonl lines (and host reads of the losses)
-    sample_grid: int = 64  # images in the fixed-noise grid saved after every epoch
-    plot_every: int = 0  # steps between plot refreshes (0: at every epoch end)
-    keep_checkpoints: int = 3  # how many latest checkpoints to keep
-    snapshot_every: int = 0  # epochs between sample grid + plots + checkpoint (0: 1, or enough to span 10,000 images)
-
-    # Evaluation during training (0: off).
-    eval_every: int = 0  # steps between FID evaluations
-    eval_num: int = 2048  # generated images per evaluation
-    eval_metrics: str = (
-        "fid,kid"  # metrics for --eval-every; the first picks best.safetensors (fid_fashion: fast on CPU)
+    arch: str = setting(
+        "dcgan", "dcgan (S1), dcgan-fc (S4 variant: FC heads, no BN in D), mlp (S5)", choices=ARCHS, noun="architecture"
+    )
+    z_dim: int = setting(100, "latent size", at_least=1)
+    z_dist: str = setting("normal", "normal: N(0, 1); uniform: U(-1, 1)", choices=Z_DISTS, noun="latent distribution")
+    g_channels: int = setting(64, "ngf: generator width at the last hidden layer", at_least=1)
+    d_channels: int = setting(64, "ndf: discriminator width at the first layer", at_least=1)
+    d_batchnorm: bool = setting(True, "BatchNorm in D (not on its first layer), as in S1")
+    mlp_hidden: int = setting(256, "hidden width of the MLP GAN (S5)", at_least=1)
+    init: str = setting(
+        "dcgan", "dcgan: N(0, 0.02) conv, N(1, 0.02) BN; keras: Glorot uniform (S5)", choices=INITS, noun="init"
     )
 
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, kept in config.json
+    # Loss and optimisation.
+    loss: str = setting("bce", "bce (non-saturating, S1), hinge, lsgan, wgan-gp", choices=LOSSES, noun="loss")
+    real_label: float = setting(1.0, "target for real images in the D loss (0.9: one-sided smoothing, S4)")
+    gp_weight: float = setting(10.0, "gradient-penalty weight for wgan-gp", at_least=0)
+    r1_gamma: float = setting(0.0, "R1 penalty on real images (0: off)", at_least=0)
+    spectral_norm: bool = setting(False, "spectral normalisation on every D layer")
+    ema_half_life: int = setting(0, "EMA of G weights, half-life in images (0: off); used for sampling", at_least=0)
+    augment: str = setting("", 'DiffAugment policy for D\'s inputs, e.g. color,translation,cutout ("": off)')
+    lr_g: float = setting(2e-4, "generator learning rate (Adam)", positive=True)
+    lr_d: float = setting(2e-4, "discriminator learning rate (Adam)", positive=True)
+    beta1: float = setting(0.5, "Adam beta1 (0.5 as in DCGAN)")
+    beta2: float = setting(0.999, "Adam beta2")
+    batch_size: int = setting(128, "images per step", at_least=1)
+    lr_scaling: str = setting(
+        "none", "large batches: none, sqrt or linear: lr x (batch_size / 128)^(1/2 or 1)", choices=LR_SCALINGS
+    )
+    epochs: int = setting(5, "passes over the data", at_least=1)
 
-    def validate(self) -> "TrainConfig":
-        def bad(flag: str, msg: str) -> ConfigError:
-            return ConfigError(f"--{flag.replace('_', '-')}: {msg}")
+    # Run control.
+    seed: int = setting(0, "random seed (same seed, same CPU: same weights)")
+    device: str = setting("auto", "auto | cpu | cuda | cuda:N")
+    amp: str = setting(
+        "auto", "mixed precision: auto (bf16 on a CUDA GPU that has it, else off), off, bf16, fp16", choices=AMP_MODES
+    )
+    channels_last: str = setting("auto", "channels-last memory format: auto (on for CUDA), on, off", choices=SWITCHES)
+    on_divergence: str = setting(
+        "rollback", "on NaN/inf: rollback (last checkpoint, half the learning rates), stop", choices=DIVERGENCE
+    )
+    log_every: int = setting(50, "steps between metrics.jsonl lines (and host reads of the losses)", at_least=1)
+    sample_grid: int = setting(64, "images in the fixed-noise grid saved after every epoch", at_least=1)
+    plot_every: int = setting(0, "steps between plot refreshes (0: at every epoch end)", at_least=0)
+    keep_checkpoints: int = setting(3, "how many latest checkpoints to keep", at_least=1)
+    snapshot_every: int = setting(
+        0, "epochs between sample grid + plots + checkpoint (0: 1, or enough to span 10,000 images)", at_least=0
+    )
 
-        if self.arch not in ARCHS:
-            raise bad("arch", f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        if self.loss not in LOSSES:
-            raise bad("loss", f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        if self.z_dist not in Z_DISTS:
-            raise bad("z_dist", f"unknown latent distribution {self.z_dist!r}; choose one of {', '.join(Z_DISTS)}")
-        for name, allowed in (
-            ("amp", AMP_MODES),
-            ("channels_last", SWITCHES),
-            ("on_divergence", DIVERGENCE),
-            ("lr_scaling", LR_SCALINGS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise bad(name, f"unknown value {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
-        if self.ema_half_life < 0 or self.r1_gamma < 0 or self.gp_weight < 0:
-            raise bad("ema_half_life", "--ema-half-life, --r1-gamma and --gp-weight must be >= 0")
-        if self.init not in INITS:
-            raise bad("init", f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
-        if self.channels not in (None, 1, 3):
-            raise bad("channels", f"must be 1 or 3, got {self.channels}")
-        for name in (
-            "z_dim",
-            "g_channels",
-            "d_channels",
-            "mlp_hidden",
-            "batch_size",
-            "epochs",
-            "log_every",
-            "sample_grid",
-        ):
-            if getattr(self, name) < 1:
-                raise bad(name, f"must be at least 1, got {getattr(self, name)}")
-        if self.limit is not None and self.limit < 1:
-            raise bad("limit", f"must be at least 1, got {self.limit}")
+    # Evaluation during training (0: off).
+    eval_every: int = setting(0, "steps between FID evaluations (0: off)", at_least=0)
+    eval_num: int = setting(2048, "generated images per evaluation", at_least=1)
+    eval_metrics: str = setting(
+        "fid,kid", "metrics for --eval-every; the first picks best.safetensors (fid_fashion: fast on CPU)"
+    )
+
+    extra: dict[str, Any] = setting({}, "free-form notes, kept in config.json")
+
+    def validate(self) -> TrainConfig:
+        """Check every field against its metadata, then the rules that tie fields together."""
+        for f in dataclasses.fields(self):
+            check_field(f, getattr(self, f.name))
         if not 0.0 < self.real_label <= 1.0:
-            raise bad("real_label", f"must be in (0, 1], got {self.real_label}")
-        for name in ("lr_g", "lr_d"):
-            if not getattr(self, name) > 0:
-                raise bad(name, f"must be positive, got {getattr(self, name)}")
-        if self.snapshot_every < 0:
-            raise bad("snapshot_every", f"must be >= 0 (0: automatic), got {self.snapshot_every}")
-        if self.keep_checkpoints < 1:
-            raise bad("keep_checkpoints", f"must be at least 1, got {self.keep_checkpoints}")
-        if self.eval_every < 0 or self.eval_num < 1:
-            raise bad("eval_every", "must be >= 0 with --eval-num >= 1")
-        from .metrics.registry import parse_metrics
+            raise ConfigError(f"--real-label: must be in (0, 1], got {self.real_label}")
+        from .metrics.registry import parse_eval_metrics
 
         try:
-            first = self.eval_metrics.split(",")[0].strip().lower()
-            parse_metrics(self.eval_metrics)
+            parse_eval_metrics(self.eval_metrics)
         except ValueError as e:
-            raise bad("eval_metrics", str(e)) from None
-        if first not in SELECTION_METRICS:
-            raise bad(
-                "eval_metrics",
-                f"the first metric picks the best checkpoint; start with one of {', '.join(SELECTION_METRICS)}",
-            )
-        # Size: checked against the architecture when the model is built (models.check_size).
-        from .models.plan import check_size
-
+            raise ConfigError(f"--eval-metrics: {e}") from None
         check_size(self.arch, self.size)
         return self
 
@@ -185,15 +167,61 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+    def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> TrainConfig:
+        """A config from plain data (a config.json, a --config file, a checkpoint header): unknown
+        keys and values of the wrong type are refused naming `where`; ints are accepted for floats."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
-        return cls(**d)
+            raise ConfigError(f"{where}: unknown keys {', '.join(unknown)}; see `dcgan train --dry-run` for the fields")
+        typed = {key: coerce(fields[key], value, where) for key, value in values.items()}
+        return cls(**typed)
 
 
-# The published systems, one row each (see shared/design/SEEDS.md), and our own defaults.
+def field_kind(f: dataclasses.Field) -> str:
+    """The field's annotation as written ('int', 'float', 'int | None', ...)."""
+    return str(f.type)
+
+
+def coerce(f: dataclasses.Field, value: Any, where: str) -> Any:
+    """`value` if it has the field's type (an int for a float field becomes a float), else ConfigError."""
+    kind = field_kind(f)
+    base = kind.split("|")[0].strip()
+    if value is None and "None" in kind:
+        return None
+    ok = {
+        "bool": lambda v: isinstance(v, bool),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+    }.get(base, lambda v: isinstance(v, dict))(value)
+    if not ok:
+        raise ConfigError(f"{where}: {f.name} = {value!r} is not a {kind}")
+    return float(value) if base == "float" else value
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of a field: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
+def check_field(f: dataclasses.Field, value: Any) -> None:
+    """Refuse a value outside what the field's metadata allows, naming its flag."""
+    meta, flag = f.metadata, flag_name(f.name)
+    if value is None:
+        return
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        if isinstance(value, str):
+            raise ConfigError(f"{flag}: unknown {meta['noun']} {value!r}; choose one of {', '.join(map(str, choices))}")
+        raise ConfigError(f"{flag}: must be {' or '.join(map(str, choices))}, got {value}")
+    if meta.get("at_least") is not None and value < meta["at_least"]:
+        raise ConfigError(f"{flag}: must be at least {meta['at_least']}, got {value}")
+    if meta.get("positive") and not value > 0:
+        raise ConfigError(f"{flag}: must be positive, got {value}")
+
+
+# The published systems, one row each (docs/published-systems.md), and our own recipes.
 PRESETS: dict[str, dict[str, Any]] = {
     # S1/S2: PyTorch DCGAN on CelebA 64x64; batch 128, Adam 2e-4 (0.5, 0.999), N(0, 0.02), BCE.
     "celeba-dcgan": dict(data="celeba", size=64, channels=3, arch="dcgan", epochs=5),
@@ -211,14 +239,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         epochs=5,
     ),
     # S5: Keras MLP GAN on Fashion-MNIST 28x28, 50 epochs, Glorot init.
-    "fashion-mlp": dict(
-        data="fashion-mnist",
-        size=28,
-        channels=1,
-        arch="mlp",
-        init="keras",
-        epochs=50,
-    ),
+    "fashion-mlp": dict(data="fashion-mnist", size=28, channels=1, arch="mlp", init="keras", epochs=50),
     # Our default main job: the S1 recipe adapted to 28 px grayscale.
     "fashion-dcgan": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", epochs=5),
     # Ours, chosen by measurement (benchmarks/RESULTS.md, "choosing the recommended presets"): of
@@ -249,63 +270,61 @@ PUBLISHED = ("celeba-dcgan", "faces-96", "celeba-variant", "fashion-mlp")
 DEFAULT_PRESET = "fashion-dcgan"
 
 
-def resolve_config(preset: str | None, overrides: dict[str, Any]) -> TrainConfig:
-    """Preset defaults, then every override that is not None."""
+def resolve_config(preset: str | None = None, overrides: Mapping[str, Any] | None = None, **kw: Any) -> TrainConfig:
+    """Preset defaults (None: the default preset), then every override that is not None.
+
+    `resolve_config("fashion-best", epochs=2)` and `resolve_config("fashion-best", {"epochs": 2})` agree."""
     name = preset or DEFAULT_PRESET
     if name not in PRESETS:
         raise ConfigError(f"--preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     values: dict[str, Any] = dict(PRESETS[name])
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    values.setdefault("extra", {})
-    values["extra"] = dict(values["extra"], preset=name)
+    values.update({k: v for k, v in {**(overrides or {}), **kw}.items() if v is not None})
+    values["extra"] = dict(values.get("extra") or {}, preset=name)
     return TrainConfig.from_dict(values).validate()
 
 
-def load_config_file(path: str) -> tuple[str | None, dict[str, Any]]:
+def resume_config(saved: TrainConfig, changes: Mapping[str, Any], preset: str | None = None) -> TrainConfig:
+    """The one resume rule: the saved recipe, with only the RESUME_MAY_CHANGE settings taken from
+    `changes` (values that are None are ignored). A recipe setting that differs from the saved one,
+    or another preset, is refused in one line naming the flags."""
+    base = saved.to_dict()
+    given = {k: v for k, v in changes.items() if v is not None}
+    differ = [k for k, v in given.items() if k not in RESUME_MAY_CHANGE and base.get(k) != v]
+    if preset is not None and preset != base.get("extra", {}).get("preset"):
+        differ.append("preset")
+    if differ:
+        raise ConfigError(
+            f"--resume continues the saved recipe; {', '.join(flag_name(k) for k in differ)} differ from it "
+            f"(only {', '.join(flag_name(k) for k in RESUME_MAY_CHANGE)} may change)"
+        )
+    base.update({k: v for k, v in given.items() if k in RESUME_MAY_CHANGE})
+    return TrainConfig.from_dict(base)
+
+
+def load_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     """Read a --config file: JSON or TOML, parsed as plain data (no tags, no code), keys = config
     fields (as in a run's config.json) plus an optional "preset". Returns (preset, values)."""
     import tomllib
-    from pathlib import Path
 
     p = Path(path)
+    where = f"--config {path}"
     if p.suffix.lower() not in (".json", ".toml"):
-        raise ConfigError(f"--config {path}: use a .json or .toml file (keys are the config fields, see --dry-run)")
+        raise ConfigError(f"{where}: use a .json or .toml file (keys are the config fields, see --dry-run)")
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"--config {path}: cannot read it ({e.strerror or e})") from None
+        raise ConfigError(f"{where}: cannot read it ({e.strerror or e})") from None
     try:
         raw = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
     except ValueError as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
-        raise ConfigError(f"--config {path}: not valid {p.suffix[1:].upper()}: {e}") from None
+        raise ConfigError(f"{where}: not valid {p.suffix[1:].upper()}: {e}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"--config {path}: expected a table of config fields at the top level")
+        raise ConfigError(f"{where}: expected a table of config fields at the top level")
     preset = raw.pop("preset", None)
     if preset is not None and not isinstance(preset, str):
-        raise ConfigError(f"--config {path}: preset must be a name, got {preset!r}")
+        raise ConfigError(f"{where}: preset must be a name, got {preset!r}")
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(
-            f"--config {path}: unknown keys {', '.join(unknown)}; see `dcgan train --dry-run` for the fields"
-        )
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        kind = str(fields[key].type)
-        ok = (value is None and "None" in kind) or (
-            isinstance(value, bool)
-            if kind == "bool"
-            else isinstance(value, int) and not isinstance(value, bool)
-            if kind.startswith("int")
-            else isinstance(value, (int, float)) and not isinstance(value, bool)
-            if kind == "float"
-            else isinstance(value, str)
-            if kind == "str"
-            else isinstance(value, dict)
-            if kind.startswith("dict")
-            else False
-        )
-        if not ok:
-            raise ConfigError(f"--config {path}: {key} = {value!r} is not a {kind}")
-        values[key] = float(value) if kind == "float" else value
-    return preset, values
+        raise ConfigError(f"{where}: unknown keys {', '.join(unknown)}; see `dcgan train --dry-run` for the fields")
+    return preset, {key: coerce(fields[key], value, where) for key, value in raw.items()}

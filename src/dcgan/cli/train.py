@@ -3,86 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import click
 
-from ..config import (
-    AMP_MODES,
-    ARCHS,
-    DEFAULT_PRESET,
-    DIVERGENCE,
-    INITS,
-    LOSSES,
-    LR_SCALINGS,
-    PRESETS,
-    PUBLISHED,
-    RESUME_MAY_CHANGE,
-    SWITCHES,
-    Z_DISTS,
-    TrainConfig,
-)
-from ..errors import DcganError
+from ..config import DEFAULT_PRESET, PRESETS, PUBLISHED, TrainConfig, flag_name
 
-CHOICES = {
-    "arch": ARCHS,
-    "loss": LOSSES,
-    "z_dist": Z_DISTS,
-    "init": INITS,
-    "amp": AMP_MODES,
-    "channels_last": SWITCHES,
-    "on_divergence": DIVERGENCE,
-    "lr_scaling": LR_SCALINGS,
-}
-# Flags spelled out on `train` with their own help; every other TrainConfig field gets a generic flag.
+# Flags spelled out on `train` with their own types; every other TrainConfig field gets a flag from its metadata.
 EXPLICIT = {"data", "size", "epochs", "batch_size", "limit", "seed", "device", "extra"}
 
 
 def _config_options(func: Any) -> Any:
-    """One flag per TrainConfig field, so any preset value can be overridden from the command line."""
-    comments = _field_comments()
+    """One flag per TrainConfig field (help text and choices from the field), so any preset value can be
+    overridden from the command line. Ranges are checked by TrainConfig.validate, naming the flag."""
     for f in reversed(dataclasses.fields(TrainConfig)):
         if f.name in EXPLICIT:
             continue
-        flag = "--" + f.name.replace("_", "-")
-        help_text = comments.get(f.name, "")
-        if f.name in CHOICES:
-            opt = click.option(flag, f.name, type=click.Choice(CHOICES[f.name]), default=None, help=help_text)
-        elif isinstance(f.default, bool):
-            opt = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
-        elif f.name == "channels":
-            opt = click.option(
-                flag,
-                f.name,
-                type=click.Choice(["1", "3"]),
-                default=None,
-                callback=lambda c, p, v: int(v) if v else None,
-                help=help_text,
-            )
-        elif isinstance(f.default, float):
-            opt = click.option(flag, f.name, type=float, default=None, help=help_text)
-        elif isinstance(f.default, int):
-            opt = click.option(flag, f.name, type=click.IntRange(min=0), default=None, help=help_text)
+        flag, help_text, choices = flag_name(f.name), f.metadata["help"], f.metadata["choices"]
+        kind = str(f.type).split("|")[0].strip()
+        decls, kw = [flag], {}
+        if f.name == "channels":
+            kw = dict(type=click.Choice(["1", "3"]), callback=lambda c, p, v: int(v) if v else None)
+        elif choices is not None:
+            kw = dict(type=click.Choice(choices))
+        elif kind == "bool":
+            decls = [f"{flag}/--no-{flag[2:]}"]
         else:
-            opt = click.option(flag, f.name, type=str, default=None, help=help_text)
-        func = opt(func)
+            kw = dict(type={"float": float, "int": click.IntRange(min=0)}.get(kind, str))
+        func = click.option(*decls, f.name, default=None, help=help_text, **kw)(func)
     return func
-
-
-def _field_comments() -> dict[str, str]:
-    """The end-of-line comments in config.py document each field; reuse them as flag help."""
-    import inspect
-    import re
-
-    from .. import config as cfg
-
-    out = {}
-    for line in inspect.getsource(cfg.TrainConfig).splitlines():
-        m = re.match(r"\s+(\w+): [^=]+= [^#]+#\s*(.+)$", line)
-        if m:
-            out[m.group(1)] = m.group(2)
-    return out
 
 
 @click.command()
@@ -201,23 +150,12 @@ def train(
         overrides = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
 
     if resume:
-        from ..train.trainer import prepare_run_dir
+        from ..config import resume_config
+        from ..train.rundir import RunDir
 
-        saved = prepare_run_dir(Path(out), resume=True)
+        saved = RunDir(out).prepare(resume=True)
         assert saved is not None
-        base = saved.config.to_dict()
-        changed = {
-            k: v for k, v in overrides.items() if v is not None and k not in RESUME_MAY_CHANGE and base.get(k) != v
-        }
-        if preset is not None and preset != base.get("extra", {}).get("preset"):
-            changed["preset"] = preset
-        if changed:
-            raise DcganError(
-                f"--resume continues the saved recipe; {', '.join('--' + k.replace('_', '-') for k in changed)} "
-                f"differ from it (only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)} may change)"
-            )
-        base.update({k: v for k, v in overrides.items() if v is not None and k in RESUME_MAY_CHANGE})
-        config = TrainConfig.from_dict(base)
+        config = resume_config(saved.config, overrides, preset)
     else:
         config = resolve_config(preset, overrides)
     if dry_run:

@@ -6,9 +6,12 @@ import base64
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..fsutil import atomic_write
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .rundir import RunDir
 
 
 def _img(path: Path, alt: str) -> str:
@@ -21,9 +24,9 @@ def _img(path: Path, alt: str) -> str:
     )
 
 
-def write_report(run_dir: str | Path, config: dict[str, Any], summary: dict[str, Any]) -> Path:
-    run = Path(run_dir)
-    samples = sorted((run / "samples").glob("epoch_*.png"))
+def write_report(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) -> Path:
+    """Write `run`'s report.html: the summary table, real vs fake, the plots, some fixed-noise grids, the config."""
+    samples = sorted(run.samples.glob("epoch_*.png"))
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items())
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>dcgan run report</title>",
@@ -31,14 +34,14 @@ def write_report(run_dir: str | Path, config: dict[str, Any], summary: dict[str,
         "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
         "img{max-width:100%;image-rendering:pixelated}figure{margin:1em 0}pre{background:#f4f4f4;padding:1em}</style>",
         "</head><body>",
-        f"<h1>dcgan run: {html.escape(run.resolve().name)}</h1>",
+        f"<h1>dcgan run: {html.escape(run.path.resolve().name)}</h1>",
         f"<h2>Summary</h2><table>{rows}</table>",
         "<h2>Real vs generated</h2>",
-        _img(run / "real_vs_fake.png", "real images (left) beside generated ones (right)"),
+        _img(run.real_vs_fake, "real images (left) beside generated ones (right)"),
         "<h2>Training curves</h2>",
-        _img(run / "plots" / "losses.png", "G and D loss over iterations"),
-        _img(run / "plots" / "d_outputs.png", "D(x) and D(G(z)) over iterations"),
-        _img(run / "plots" / "fid.png", "FID over iterations"),
+        _img(run.plots / "losses.png", "G and D loss over iterations"),
+        _img(run.plots / "d_outputs.png", "D(x) and D(G(z)) over iterations"),
+        _img(run.plots / "fid.png", "FID over iterations"),
     ]
     if samples:
         parts.append("<h2>Fixed-noise samples</h2>")
@@ -47,5 +50,4 @@ def write_report(run_dir: str | Path, config: dict[str, Any], summary: dict[str,
             parts.append(_img(p, p.stem.replace("_", " ")))
     parts.append(f"<h2>Config</h2><pre>{html.escape(json.dumps(config, indent=2, sort_keys=True))}</pre>")
     parts.append("</body></html>")
-    out = run / "report.html"
-    return atomic_write(out, "\n".join(p for p in parts if p))
+    return atomic_write(run.report, "\n".join(p for p in parts if p))

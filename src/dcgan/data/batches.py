@@ -1,0 +1,56 @@
+"""Training batches: the packed store held in memory (on a GPU, in device memory), sliced by index.
+
+There is no DataLoader and no per-step host work: each epoch's order is a permutation that is a
+pure function of (seed, epoch), kept on the device, and a batch is one index gather followed by
+the one uint8 -> [-1, 1] conversion (`dcgan.pixels.to_float`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..pixels import to_float
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import PackedStore
+
+
+class DeviceBatches:
+    """`store`'s images on `device`, served as batches of `batch_size` (the last one of an epoch may be smaller)."""
+
+    def __init__(self, store: PackedStore, device: torch.device, batch_size: int, seed: int) -> None:
+        self.store = store
+        self.device = device
+        with warnings.catch_warnings():
+            # The store is a read-only memory map; training only reads it, so no copy is made on CPU.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            self.images = torch.from_numpy(np.ascontiguousarray(store.images)).to(device)  # uint8 (N, C, H, W)
+        self.num_images = len(store)
+        self.channels = int(self.images.shape[1])
+        self.batch_size = min(batch_size, self.num_images)
+        self.steps_per_epoch = math.ceil(self.num_images / self.batch_size)
+        self.seed = seed
+        self._order: torch.Tensor | None = None
+        self._order_epoch = -1
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """The permutation of the images for `epoch` (0-based): the same for a seed on every device."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.num_images, generator=g).to(self.device)
+
+    def batch(self, epoch: int, index: int, memory_format: torch.memory_format) -> torch.Tensor:
+        """Batch `index` of `epoch` as floats in [-1, 1], (n, C, H, W) in `memory_format`."""
+        if self._order_epoch != epoch:
+            self._order, self._order_epoch = self.epoch_order(epoch), epoch
+        assert self._order is not None
+        idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        return to_float(self.images[idx]).contiguous(memory_format=memory_format)
+
+    def forget_order(self) -> None:
+        """Recompute the epoch order at the next batch (after a rollback changed the epoch)."""
+        self._order_epoch = -1

@@ -1,0 +1,122 @@
+"""What a run shows while and after it trains: fixed-noise grids, the mode-collapse signal, plots,
+real beside fake, and the summary in report.html. Nothing here changes the training state."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import TYPE_CHECKING, Any
+
+import torch
+from PIL import Image
+
+from ..device import device_name
+from ..io import atomic_save_png, make_grid, save_grid, side_by_side
+from ..pixels import to_float
+from ..sample import sample_latents
+from .plots import plot_training
+from .report import write_report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data.batches import DeviceBatches
+    from .rundir import MetricsLog, RunDir
+    from .state import TrainState
+
+COLLAPSE_WARNING = 0.2  # fixed-noise samples less varied than this fraction of real images: warn
+
+
+class Snapshots:
+    """The fixed noise batch and everything drawn from it, for one run."""
+
+    def __init__(self, run: RunDir, state: TrainState, data: DeviceBatches) -> None:
+        config = state.config
+        self.run, self.state, self.data = run, state, data
+        self.nrow = int(math.sqrt(config.sample_grid))
+        self.fixed_z = sample_latents(
+            config, config.sample_grid, torch.Generator().manual_seed(config.seed + 7), state.device
+        )
+
+    @torch.no_grad()
+    def fixed_samples(self) -> torch.Tensor:
+        """The sampling generator (eval mode) on the fixed noise: floats in [-1, 1], (sample_grid, C, H, W)."""
+        g = self.state.sampler
+        was = g.training
+        g.eval()
+        fake = g(self.fixed_z).float()
+        g.train(was)
+        return fake
+
+    def epoch_end(self, log: MetricsLog) -> None:
+        """The fixed-noise grid, the diversity signal, plots, and a checkpoint (S1's per-epoch outputs)."""
+        c = self.state.counters
+        fake = self.fixed_samples()
+        meta = {"Software": "dcgan", "dcgan:synthetic": "true", "dcgan:step": str(c.step)}
+        save_grid(fake, self.run.sample_grid(c.epoch), nrow=self.nrow, metadata=meta)
+        real = to_float(self.data.images[: min(len(fake), self.data.num_images)])
+        diversity = sample_diversity(fake, real)
+        log.append({"step": c.step, "epoch": c.epoch, "sample_diversity": diversity})
+        if diversity < COLLAPSE_WARNING:
+            print(
+                f"warning: epoch {c.epoch}: fixed-noise samples are {diversity:.2f}x as varied as real "
+                "images: possible mode collapse (see samples/)",
+                file=sys.stderr,
+            )
+        self.plot(log)
+        self.state.checkpoint(self.run.path, self.data_identity())
+
+    def plot(self, log: MetricsLog) -> None:
+        plot_training(log.records, self.run.plots)
+
+    def data_identity(self) -> dict[str, Any]:
+        """What a checkpoint records about the training data."""
+        return {"num_images": self.data.num_images, "data_checksum": self.data.store.manifest.get("checksum")}
+
+    def finish(self, log: MetricsLog, best_key: str) -> None:
+        """Plots, real beside fake, and report.html with the run's summary."""
+        self.plot(log)
+        store, config = self.data.store, self.state.config
+        real_grid = make_grid(store.images[: min(config.sample_grid, self.data.num_images)], nrow=self.nrow)
+        both = side_by_side(real_grid, make_grid(self.fixed_samples(), nrow=self.nrow))
+        image = Image.fromarray(both[:, :, 0] if both.shape[2] == 1 else both)
+        atomic_save_png(image, self.run.real_vs_fake, {"Software": "dcgan", "dcgan:synthetic": "right half"})
+        write_report(self.run, config.to_dict(), self.summary(log, best_key))
+
+    def summary(self, log: MetricsLog, best_key: str) -> dict[str, Any]:
+        c, config, store = self.state.counters, self.state.config, self.data.store
+        summary: dict[str, Any] = {
+            "data": f"{config.data} ({store.manifest.get('kind')}, {self.data.num_images} images, split {config.split})",
+            "device": device_name(self.state.device),
+            "steps": c.step,
+            "epochs completed": f"{c.epoch} of {config.epochs}",
+            "images seen": c.images_seen,
+            "training time": f"{c.train_seconds:.1f} s",
+            "images/s": f"{c.images_seen / c.train_seconds:.0f}" if c.train_seconds > 0 else "-",
+        }
+        last = next((r for r in reversed(log.records) if "loss_d" in r), None)
+        if last:
+            summary.update(
+                {
+                    "last Loss_D": f"{last['loss_d']:.4f}",
+                    "last Loss_G": f"{last['loss_g']:.4f}",
+                    "last D(x)": f"{last['d_real_mean']:.4f}",
+                    "last D(G(z))": f"{last['d_fake_mean_after']:.4f}",
+                }
+            )
+        best = log.best(best_key)
+        if best:
+            summary[f"best {best_key}"] = f"{best[best_key]:.4g} at step {best['step']} (checkpoints/best.safetensors)"
+        return summary
+
+
+@torch.no_grad()
+def sample_diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
+    """Mean pairwise distance between generated images over the same for real ones (1 ~ as varied)."""
+
+    def spread(x: torch.Tensor) -> float:
+        flat = x.float().flatten(1)
+        if len(flat) < 2:
+            return 0.0
+        return float(torch.pdist(flat).mean())
+
+    r = spread(real)
+    return spread(fake) / r if r > 0 else 0.0

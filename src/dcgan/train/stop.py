@@ -1,0 +1,51 @@
+"""When training stops early: SIGINT/SIGTERM, or a `should_stop` callback from a Python caller.
+
+The signal handler only sets a flag; the loop checks it at step boundaries, saves a checkpoint and
+leaves cleanly. A second Ctrl+C leaves at once. Benchmarks and notebooks pass `should_stop` (for
+example a time budget) instead of sending themselves a signal.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+
+class StopRequest:
+    """A context manager that installs the signal handlers; `requested()` is checked once per step."""
+
+    def __init__(self, should_stop: Callable[[], bool] | None = None) -> None:
+        self.should_stop = should_stop
+        self.signalled = False
+        self.count = 0
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count > 1:  # a second Ctrl+C leaves at once
+            raise KeyboardInterrupt
+        self.signalled = True
+        print(
+            f"\n{signal.Signals(signum).name}: finishing this step and saving a checkpoint "
+            "(press Ctrl+C again to quit at once)",
+            file=sys.stderr,
+        )
+
+    def requested(self) -> bool:
+        return self.signalled or (self.should_stop is not None and bool(self.should_stop()))
+
+    def __enter__(self) -> StopRequest:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[s] = signal.signal(s, self._handler)
+            except ValueError:  # not the main thread: only should_stop works there
+                pass
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        self._previous.clear()
