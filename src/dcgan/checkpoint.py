@@ -222,28 +222,3 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, pat
             "it was made with a different architecture, size or width"
         )
     module.load_state_dict(state)
-
-
-@dataclass
-class LoadedModel:
-    generator: nn.Module
-    discriminator: nn.Module
-    config: TrainConfig
-    channels: int
-    step: int
-    path: Path
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild G and D from a run directory or checkpoint file, in eval mode on `device`."""
-    from .models import build_models
-
-    ck = read_checkpoint(path)
-    channels = int(ck.meta["extra"].get("channels") or ck.config.channels or 3)
-    g, d = build_models(ck.config, channels)
-    g_state = ck.state("G_ema") or ck.state("G")
-    load_state(g, g_state, "generator", ck.path)
-    load_state(d, ck.state("D"), "discriminator", ck.path)
-    g.to(device).eval()
-    d.to(device).eval()
-    return LoadedModel(g, d, ck.config, channels, ck.step, ck.path)

@@ -16,7 +16,7 @@ from PIL import Image
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real run (synthetic shapes, 32 px, a few steps) made through the trainer API."""
     from dcgan.config import resolve_config
-    from dcgan.train.trainer import train
+    from dcgan.training.trainer import train
 
     config = resolve_config(
         None,

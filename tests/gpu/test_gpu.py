@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcgan.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint
+from dcgan.checkpoint import list_checkpoints, read_checkpoint
 from dcgan.config import resolve_config
-from dcgan.sample import sample_images
-from dcgan.train.trainer import train
+from dcgan.generator import load_generator
+from dcgan.training.trainer import train
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
@@ -38,8 +38,8 @@ def test_trains_on_gpu_with_every_precision(amp: str, channels_last: str, tmp_pa
     run = train(cfg(amp=amp, channels_last=channels_last), tmp_path / "run", progress=False)
     recs = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"loss_d"' in l]
     assert recs and all(0 < r["d_real_mean"] < 1 for r in recs)
-    model = load_checkpoint(run, "cuda")
-    imgs = sample_images(model.generator, model.config, 8, device="cuda")
+    model = load_generator(run, "cuda")
+    imgs = model.sample(8)
     assert imgs.shape == (8, 3, 32, 32) and imgs.dtype == torch.uint8
 
 

@@ -69,7 +69,7 @@ def pixel_features() -> PixelFeatures:
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real run (synthetic shapes, 32 px, a few steps) made through the trainer API."""
     from dcgan.config import resolve_config
-    from dcgan.train.trainer import train
+    from dcgan.training.trainer import train
 
     config = resolve_config(
         None,

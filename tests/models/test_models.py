@@ -28,29 +28,3 @@ def test_an_unknown_architecture_is_refused_naming_the_flag() -> None:
     cfg = dataclasses.replace(TrainConfig(), arch="nope")
     with pytest.raises(ConfigError, match="--arch: unknown architecture 'nope'"):
         build_models(cfg, 1)
-
-
-# The three tests below check the config (resolve_config, TrainConfig.validate) rather than the models.
-
-
-@pytest.mark.parametrize("size", [100, 10, 50, 2000])
-def test_impossible_sizes_are_refused_with_the_flag_named(size: int) -> None:
-    with pytest.raises(ConfigError, match=f"--size {size}"):
-        TrainConfig(size=size).validate()
-
-
-def test_unknown_values_name_their_flag() -> None:
-    with pytest.raises(ConfigError, match="--preset"):
-        resolve_config("nope", {})
-    with pytest.raises(ConfigError, match="--real-label"):
-        resolve_config(None, {"real_label": 1.5})
-    with pytest.raises(ConfigError, match="--batch-size"):
-        resolve_config(None, {"batch_size": 0})
-
-
-def test_flags_override_presets() -> None:
-    cfg = resolve_config("celeba-dcgan", {"size": 32, "epochs": 1, "lr_d": 1e-4, "limit": None})
-    assert (cfg.size, cfg.epochs, cfg.lr_d, cfg.batch_size) == (32, 1, 1e-4, 128)
-    assert cfg.extra["preset"] == "celeba-dcgan"
-    again = TrainConfig.from_dict(cfg.to_dict())
-    assert again == cfg

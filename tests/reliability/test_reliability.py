@@ -20,7 +20,8 @@ from dcgan import checkpoint as ckpt
 from dcgan.checkpoint import list_checkpoints, read_checkpoint
 from dcgan.config import resolve_config
 from dcgan.errors import CheckpointError, DcganError, DivergenceError
-from dcgan.train.trainer import train
+from dcgan.generator import load_generator
+from dcgan.training.trainer import train
 
 TINY = [
     "--data",
@@ -314,11 +315,11 @@ def test_pickles_are_never_executed(tmp_path: Path) -> None:
     for name in ("x.pt", "x.pth", "x.ckpt"):
         torch.save({"G": Evil()}, tmp_path / name)
         with pytest.raises(CheckpointError, match="pickle"):
-            ckpt.load_checkpoint(tmp_path / name)
+            load_generator(tmp_path / name)
     # A pickle renamed to .safetensors is not a safetensors file: refused, never unpickled.
     (tmp_path / "x.safetensors").write_bytes((tmp_path / "x.pt").read_bytes())
     with pytest.raises(CheckpointError):
-        ckpt.load_checkpoint(tmp_path / "x.safetensors")
+        load_generator(tmp_path / "x.safetensors")
     assert not sentinel.exists()
 
 

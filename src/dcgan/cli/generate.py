@@ -17,14 +17,13 @@ import click
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 def generate(run: str, num: int, out: str, grid: str | None, seed: int, device: str, batch_size: int) -> None:
     """Write NUM generated images from RUN (a run directory or a checkpoint file) as PNG files."""
-    from ..checkpoint import load_checkpoint
     from ..device import resolve_device
+    from ..generator import load_generator
     from ..io import save_grid, save_images
-    from ..sample import sample_images
 
     dev = resolve_device(device)
-    model = load_checkpoint(run, dev)
-    images = sample_images(model.generator, model.config, num, seed=seed, device=dev, batch_size=batch_size)
+    model = load_generator(run, dev)
+    images = model.sample(num, seed=seed, batch_size=batch_size)
     meta = {
         "Software": "dcgan",
         "dcgan:synthetic": "true",

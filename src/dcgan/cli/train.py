@@ -151,7 +151,7 @@ def train(
 
     if resume:
         from ..config import resume_config
-        from ..train.rundir import RunDir
+        from ..training.rundir import RunDir
 
         saved = RunDir(out).prepare(resume=True)
         assert saved is not None
@@ -161,7 +161,7 @@ def train(
     if dry_run:
         click.echo(config.to_json())
         return
-    from ..train.trainer import train as run_training
+    from ..training.trainer import train as run_training
 
     run = run_training(config, out, resume=resume, progress=not no_progress, max_steps=max_steps, cache_dir=cache_dir)
     click.echo(f"run finished: {run}  (report: {run / 'report.html'})")

@@ -183,18 +183,17 @@ def evaluate_run(
     metrics: names or 'fid,kid' (see `metrics.registry.METRICS`); fid_fashion is added for
     Fashion-MNIST. batch_size: images per feature-network batch (None: 32 on CPU, 200 on GPU).
     cache_dir: where packed stores live (None: $DCGAN_CACHE or ~/.cache/dcgan)."""
-    from ..checkpoint import load_checkpoint
-    from ..sample import sample_images
+    from ..generator import load_generator
 
     started = time.perf_counter()
     dev = resolve_device(device)
-    model = load_checkpoint(run_or_ckpt, dev)
+    model = load_generator(run_or_ckpt, dev)
     config = model.config
     source = data or config.data
     real_store, used_split = _open_reference(source, config.size, model.channels, split, cache_dir, progress)
     notes: list[str] = []
     names = plan_metrics(metrics, min(num, len(real_store)), _is_fashion(real_store), notes)
-    fake = sample_images(model.generator, config, num, seed=seed, device=dev)
+    fake = model.sample(num, seed=seed)
     ctx = MetricContext(
         real_store,
         num,

@@ -49,8 +49,8 @@ def train(
     steps in total (None: all epochs). cache_dir: where packed stores live (None: the user cache).
     should_stop: called once per step; True stops training like Ctrl+C (checkpoint, report, return).
     """
-    from ..data.batches import DeviceBatches
     from ..data import open_store, source_channels
+    from ..data.batches import DeviceBatches
 
     # Sanity checks before anything heavy.
     run = RunDir(out_dir)

@@ -3,7 +3,7 @@
 For each option: a few real training steps; the checkpoint holds what the option adds (EMA
 weights, spectral-norm parameters); the run resumed from a mid-run checkpoint ends with exactly
 the weights of an uninterrupted run (so the option's state survives the checkpoint); and
-`load_checkpoint` rebuilds a generator that samples.
+`load_generator` rebuilds a generator that samples.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcgan.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint
+from dcgan.checkpoint import list_checkpoints, read_checkpoint
 from dcgan.config import resolve_config
-from dcgan.train.trainer import train
+from dcgan.generator import load_generator
+from dcgan.training.trainer import train
 
 OPTIONS = {
     "bce-smoothing": dict(loss="bce", real_label=0.9),
@@ -90,7 +91,7 @@ def test_option_trains_changes_and_round_trips(name: str, tmp_path: Path, baseli
     for k in a:
         assert torch.equal(a[k], b[k]), k
     # And the loaded model samples (the EMA generator when there is one; no augmentation leaks in).
-    model = load_checkpoint(straight)
+    model = load_generator(straight)
     z = torch.randn(3, model.config.z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         x1, x2 = model.generator(z), model.generator(z)

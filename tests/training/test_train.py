@@ -11,9 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint
+from dcgan.checkpoint import list_checkpoints, read_checkpoint
 from dcgan.config import PRESETS, resolve_config
-from dcgan.train.trainer import train
+from dcgan.generator import load_generator
+from dcgan.training.trainer import train
 
 TINY = dict(g_channels=8, d_channels=8, mlp_hidden=16, batch_size=16, log_every=1, sample_grid=16, snapshot_every=1)
 
@@ -101,7 +102,7 @@ def test_every_preset_trains_a_few_steps(preset: str, tmp_path: Path) -> None:
     run = train(cfg, tmp_path / preset, progress=False, max_steps=2)
     ck = read_checkpoint(list_checkpoints(run)[-1])
     assert ck.step == 2 and ck.config.arch == PRESETS[preset].get("arch", "dcgan")
-    model = load_checkpoint(run)
+    model = load_generator(run)
     z = torch.randn(2, cfg.z_dim)
     assert model.generator(z).shape == (2, cfg.channels, size, size)
 
@@ -172,7 +173,7 @@ def test_eval_every_records_fid_plots_it_and_keeps_the_best_checkpoint(tmp_path:
     assert ck.step == best["step"]
     # The best checkpoint survives rotation (keep 1) and loads like any other.
     assert [p.name for p in list_checkpoints(run)] == ["ckpt-000000012.safetensors"]
-    assert load_checkpoint(run / "checkpoints" / "best.safetensors").step == best["step"]
+    assert load_generator(run / "checkpoints" / "best.safetensors").step == best["step"]
     assert (run / "plots" / "fid.png").stat().st_size > 0
     assert f"at step {best['step']}" in unescape((run / "report.html").read_text())
 
