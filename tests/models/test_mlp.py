@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .model_tester import ModelTesterMixin
+from .model_tester import ModelTesterMixin, PublishedCountsMixin
 
 
-class TestMLPPublished(ModelTesterMixin):
+class TestMLPPublished(PublishedCountsMixin, ModelTesterMixin):
     """The `fashion-mlp` preset as published: 28x28x1, z = 100, hidden 256."""
 
     preset = "fashion-mlp"
