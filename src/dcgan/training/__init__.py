@@ -1,1 +1,1 @@
-"""Training loop, checkpoints hooks, plots and the run report."""
+"""Training: the loop, its state and checkpoints, the run directory, snapshots, plots and the report."""
