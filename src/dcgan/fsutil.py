@@ -2,19 +2,16 @@
 
 `atomic_write` writes to a temp file in the target's folder, flushes and fsyncs it, renames it
 over the target and fsyncs the folder. On any error the temp file is removed and the old target
-is intact; `write_error` turns the OSError into one line that says what to do.
+is intact.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
-
-from .errors import DcganError
 
 Payload = bytes | str | Callable[[BinaryIO], object]
 
@@ -63,17 +60,6 @@ def atomic_write(path: str | Path, data: Payload) -> Path:
         raise
     fsync_dir(path.parent)
     return path
-
-
-def write_error(
-    path: Path, e: OSError, what: str, flag: str = "--out", error: type[DcganError] = DcganError
-) -> DcganError:
-    """One line for a failed write of `what` to `path`: disk full, not writable, or other."""
-    if e.errno == errno.ENOSPC:
-        return error(f"{path}: the disk is full while writing {what}; free space and try again")
-    if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-        return error(f"{path.parent}: cannot write here ({e.strerror}); choose another {flag}")
-    return error(f"{path}: could not write {what} ({e.strerror or e})")
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image, PngImagePlugin
 
 from .fsutil import atomic_write
 from .pixels import as_uint8_array
 
 
-def make_grid(images: Any, nrow: int | None = None, padding: int = 2, pad_value: int = 0) -> np.ndarray:
+def make_grid(
+    images: np.ndarray | torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 0
+) -> np.ndarray:
     """Tile N images (uint8 NCHW) into one HWC uint8 array, `nrow` images per row."""
     imgs = as_uint8_array(images)
     n, c, h, w = imgs.shape
@@ -40,7 +42,11 @@ def atomic_save_png(image: Image.Image, path: str | Path, metadata: dict[str, st
 
 
 def save_grid(
-    images: Any, path: str | Path, nrow: int | None = None, metadata: dict[str, str] | None = None, scale: int = 1
+    images: np.ndarray | torch.Tensor,
+    path: str | Path,
+    nrow: int | None = None,
+    metadata: dict[str, str] | None = None,
+    scale: int = 1,
 ) -> Path:
     img = _pil(make_grid(images, nrow=nrow))
     if scale > 1:
@@ -49,7 +55,11 @@ def save_grid(
 
 
 def save_images(
-    images: Any, out_dir: str | Path, prefix: str = "img", metadata: dict[str, str] | None = None, start: int = 0
+    images: np.ndarray | torch.Tensor,
+    out_dir: str | Path,
+    prefix: str = "img",
+    metadata: dict[str, str] | None = None,
+    start: int = 0,
 ) -> list[Path]:
     """One PNG per image: out_dir/prefix_000000.png ..., each tagged with `metadata` (+ its index)."""
     imgs = as_uint8_array(images)

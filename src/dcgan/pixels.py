@@ -4,8 +4,6 @@ which see floats in [-1, 1]. These two functions are the only place that convert
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -20,7 +18,7 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
 
 
-def as_uint8_array(x: Any) -> np.ndarray:
+def as_uint8_array(x: np.ndarray | torch.Tensor) -> np.ndarray:
     """A torch tensor (uint8, or float in [-1, 1]) or an array of uint8 -> numpy uint8, same shape."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu()

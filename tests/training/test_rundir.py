@@ -1,0 +1,38 @@
+"""RunDir and MetricsLog (dcgan.training.rundir): a run's file names, refuse-or-resume, metrics rewind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dcgan.errors import CheckpointError, DcganError
+from dcgan.training.rundir import MetricsLog, RunDir
+
+
+def test_a_new_folder_starts_and_an_existing_run_is_refused_unless_resumed(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    assert run.prepare(resume=False) is None  # nothing there: a new run
+    with pytest.raises(CheckpointError, match="has no checkpoints to resume from; drop --resume"):
+        run.prepare(resume=True)
+    run.check_writable()
+    run.metrics_jsonl.write_text('{"step": 1}\n')
+    with pytest.raises(DcganError, match="already holds a run; pass --resume"):
+        run.prepare(resume=False)
+    assert run.sample_grid(3) == tmp_path / "run" / "samples" / "epoch_0003.png"
+    assert run.report.name == "report.html" and run.real_vs_fake.name == "real_vs_fake.png"
+
+
+def test_metrics_log_appends_rewinds_and_skips_a_torn_last_line(tmp_path: Path) -> None:
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    for step, fid in ((1, None), (2, 30.0), (3, None), (4, 20.0), (5, None)):
+        log.append({"step": step, **({"fid": fid} if fid else {})})
+    assert log.best("fid") == {"step": 4, "fid": 20.0} and log.best("kid") is None
+    with open(log.path, "a") as f:
+        f.write('{"step": 6, "loss')  # a kill in the middle of a line
+    assert [r["step"] for r in MetricsLog.read(log.path)] == [1, 2, 3, 4, 5]
+    log.rewind(3)  # what a checkpoint at step 3 has seen
+    assert [r["step"] for r in log.records] == [1, 2, 3]
+    assert [json.loads(line)["step"] for line in log.path.read_text().splitlines()] == [1, 2, 3]
+    assert log.best("fid") == {"step": 2, "fid": 30.0}
