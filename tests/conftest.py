@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,3 +31,13 @@ def cli():
         return result.exit_code, result.stdout, result.stderr
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run (synthetic shapes, 32 px, two steps) made once through the trainer API; read it, never change it."""
+    from dcgan.training.trainer import train
+    from factories import tiny_config
+
+    config = tiny_config(None, size=32, limit=32, epochs=1, snapshot_every=0)
+    return train(config, tmp_path_factory.mktemp("eval") / "run", progress=False)

@@ -11,9 +11,8 @@ import torch
 from PIL import Image
 
 import dcgan
-from dcgan import TrainedGenerator, load_generator, resolve_config, train
-
-TINY = dict(data="synthetic", limit=48, epochs=3, batch_size=16, g_channels=8, d_channels=8, sample_grid=16)
+from dcgan import TrainedGenerator, load_generator, train
+from factories import tiny_config
 
 
 def test_import_dcgan_is_light_and_names_resolve_on_use() -> None:
@@ -23,7 +22,7 @@ def test_import_dcgan_is_light_and_names_resolve_on_use() -> None:
 
 
 def test_train_load_and_sample_from_python_like_the_command(tmp_path: Path, cli) -> None:
-    run = train(resolve_config("fashion-dcgan", **TINY), tmp_path / "run", progress=False)
+    run = train(tiny_config(epochs=3), tmp_path / "run", progress=False)
     G = load_generator(run)
     assert isinstance(G, TrainedGenerator) and G.size == 28 and G.channels == 1 and G.step == 9
     images = G.sample(5, seed=3)
@@ -46,10 +45,10 @@ def test_should_stop_ends_training_cleanly_at_a_step_boundary(tmp_path: Path) ->
         steps.append(1)
         return len(steps) >= 4
 
-    run = train(resolve_config("fashion-dcgan", **TINY), tmp_path / "run", progress=False, should_stop=budget)
+    run = train(tiny_config(epochs=3), tmp_path / "run", progress=False, should_stop=budget)
     G = load_generator(run)
     assert G.step == 4  # stopped after the 4th step, with a checkpoint there
     assert (run / "report.html").is_file()
     # The run resumes from there to the end.
-    train(resolve_config("fashion-dcgan", **TINY), run, resume=True, progress=False)
+    train(tiny_config(epochs=3), run, resume=True, progress=False)
     assert load_generator(run).step == 9

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .config import TrainConfig
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -54,11 +50,9 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
-def memory_format(config: TrainConfig, device: torch.device) -> torch.memory_format:
-    """channels_last for convolutional models when --channels-last is on (auto: on CUDA)."""
-    on = config.arch != "mlp" and (
-        config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda")
-    )
+def memory_format(mode: str, device: torch.device, convolutional: bool = True) -> torch.memory_format:
+    """channels_last for convolutional networks when --channels-last `mode` is on (auto: on CUDA)."""
+    on = convolutional and (mode == "on" or (mode == "auto" and device.type == "cuda"))
     return torch.channels_last if on else torch.contiguous_format
 
 

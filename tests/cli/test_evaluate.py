@@ -12,29 +12,6 @@ import pytest
 from PIL import Image
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real run (synthetic shapes, 32 px, a few steps) made through the trainer API."""
-    from dcgan.config import resolve_config
-    from dcgan.training.trainer import train
-
-    config = resolve_config(
-        None,
-        {
-            "data": "synthetic",
-            "size": 32,
-            "limit": 32,
-            "epochs": 1,
-            "g_channels": 8,
-            "d_channels": 8,
-            "batch_size": 16,
-            "sample_grid": 16,
-            "log_every": 1,
-        },
-    )
-    return train(config, tmp_path_factory.mktemp("eval") / "run", progress=False)
-
-
 def png_folder(path: Path, n: int, seed: int, side: int = 16, mode: str = "RGB") -> Path:
     path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

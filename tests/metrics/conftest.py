@@ -65,29 +65,6 @@ def pixel_features() -> PixelFeatures:
     return PixelFeatures()
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real run (synthetic shapes, 32 px, a few steps) made through the trainer API."""
-    from dcgan.config import resolve_config
-    from dcgan.training.trainer import train
-
-    config = resolve_config(
-        None,
-        {
-            "data": "synthetic",
-            "size": 32,
-            "limit": 32,
-            "epochs": 1,
-            "g_channels": 8,
-            "d_channels": 8,
-            "batch_size": 16,
-            "sample_grid": 16,
-            "log_every": 1,
-        },
-    )
-    return train(config, tmp_path_factory.mktemp("eval") / "run", progress=False)
-
-
 @pytest.fixture
 def cheap_networks(monkeypatch) -> dict[str, PixelFeatures]:
     """MetricContext's two feature networks replaced by pixel statistics (no network is loaded)."""

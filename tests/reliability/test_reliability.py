@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import random
@@ -18,10 +19,10 @@ import torch
 
 from dcgan import checkpoint as ckpt
 from dcgan.checkpoint import list_checkpoints, read_checkpoint
-from dcgan.config import resolve_config
 from dcgan.errors import CheckpointError, DcganError, DivergenceError
 from dcgan.generator import load_generator
 from dcgan.training.trainer import train
+from factories import tiny_config
 
 TINY = [
     "--data",
@@ -46,21 +47,7 @@ TINY = [
 ]
 
 
-def tiny(**kw):
-    values = dict(
-        data="synthetic",
-        size=28,
-        limit=48,
-        g_channels=8,
-        d_channels=8,
-        batch_size=16,
-        log_every=1,
-        snapshot_every=1,
-        sample_grid=4,
-        epochs=3,
-    )
-    values.update(kw)
-    return resolve_config("fashion-dcgan", values)
+tiny = functools.partial(tiny_config, epochs=3, sample_grid=4)
 
 
 def start(out: Path, *extra: str, log: Path) -> subprocess.Popen:

@@ -8,6 +8,7 @@ the weights of an uninterrupted run (so the option's state survives the checkpoi
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -15,9 +16,9 @@ import pytest
 import torch
 
 from dcgan.checkpoint import list_checkpoints, read_checkpoint
-from dcgan.config import resolve_config
 from dcgan.generator import load_generator
 from dcgan.training.trainer import train
+from factories import tiny_config
 
 OPTIONS = {
     "bce-smoothing": dict(loss="bce", real_label=0.9),
@@ -32,21 +33,7 @@ OPTIONS = {
 }
 
 
-def tiny(**kw) -> "TrainConfig":  # noqa: F821
-    values = dict(
-        data="synthetic",
-        size=28,
-        limit=48,
-        g_channels=8,
-        d_channels=8,
-        batch_size=16,
-        log_every=1,
-        snapshot_every=1,
-        sample_grid=4,
-        epochs=2,
-    )
-    values.update(kw)
-    return resolve_config("fashion-dcgan", values)
+tiny = functools.partial(tiny_config, sample_grid=4)
 
 
 def losses(run: Path) -> list[tuple[float, float]]:

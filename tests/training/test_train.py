@@ -12,17 +12,12 @@ import torch
 from PIL import Image
 
 from dcgan.checkpoint import list_checkpoints, read_checkpoint
-from dcgan.config import PRESETS, resolve_config
+from dcgan.config import PRESETS
 from dcgan.generator import load_generator
 from dcgan.training.trainer import train
+from factories import tiny_config
 
-TINY = dict(g_channels=8, d_channels=8, mlp_hidden=16, batch_size=16, log_every=1, sample_grid=16, snapshot_every=1)
-
-
-def tiny(preset: str = "fashion-dcgan", **kw) -> "TrainConfig":  # noqa: F821
-    values = dict(TINY, data="synthetic", limit=48, epochs=2)
-    values.update(kw)
-    return resolve_config(preset, values)
+tiny = tiny_config
 
 
 def tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -40,7 +40,7 @@ class TrainState:
 
     def __init__(self, config: TrainConfig, channels: int, device: torch.device) -> None:
         self.config, self.channels, self.device = config, channels, device
-        self.memory_format = memory_format(config, device)
+        self.memory_format = memory_format(config.channels_last, device, convolutional=config.arch != "mlp")
         # Weights are initialised from the global generator seeded here (S1 seeds it the same way).
         torch.manual_seed(config.seed)
         self.generator, self.discriminator = build_models(config, channels)
