@@ -105,6 +105,7 @@ def train(
         bar = tqdm(total=total_steps, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr, desc="train")
     meter = IntervalMeter(device)
     c = state.counters
+    interrupted = False
     with StopRequest(should_stop) as stop:
         try:
             while c.step < total_steps and c.epoch < config.epochs:
@@ -137,10 +138,8 @@ def train(
                         meter.restart_clock()
                         continue
                     rate = images / seconds if seconds > 0 else 0.0
-                    log.append(
-                        {"step": c.step, "epoch": c.epoch + 1, **means, "images_per_second": rate}
-                        | {"elapsed": c.train_seconds, "images_seen": c.images_seen}
-                    )
+                    record = {"step": c.step, "epoch": c.epoch + 1, **means, "images_per_second": rate}
+                    log.append(dict(record, elapsed=c.train_seconds, images_seen=c.images_seen))
                     if bar is not None:
                         bar.set_postfix_str(
                             f"Loss_D {means['loss_d']:.3f} Loss_G {means['loss_g']:.3f} D(x) {means['d_real_mean']:.3f} "
@@ -163,11 +162,11 @@ def train(
                         snapshots.epoch_end(log)
                     meter.restart_clock()
                 if stopping:
+                    interrupted = True
                     break
         finally:
             if bar is not None:
                 bar.close()
-        interrupted = stop.requested()
 
     # Finish: a final checkpoint (unless the epoch end just wrote it), plots, real vs fake, report.
     last = run.checkpoints()
