@@ -9,6 +9,7 @@ Measures images/s, seconds per CelebA-sized epoch (202,599 images at 64x64) and 
 packing cost of a folder of synthetic CelebA-sized JPEGs (178x218). Prints a table, writes JSON.
 
     python benchmarks/speed.py                        # CPU-sized defaults (a few minutes on 2 cores)
+    python benchmarks/speed.py --step-table --steps 40        # CPU: the training step, fp32 vs bf16 x formats
     python benchmarks/speed.py --images 202599 --steps 300 --large-batch 1024 --workers 16   # GPU machine
 """
 
@@ -150,6 +151,89 @@ def ours(folder: Path, device: torch.device, batch: int, steps: int, warmup: int
         return float(timed[0]["images_per_second"])
 
 
+#: The training-step variants of the CPU table: (label, --amp, --channels-last).
+STEP_VARIANTS = (
+    ("fp32, contiguous (CPU default before)", "off", "off"),
+    ("fp32, channels-last", "off", "on"),
+    ("bf16 autocast", "bf16", "off"),
+    ("bf16 autocast + channels-last", "bf16", "on"),
+    ("dcgan default now (auto, auto)", "auto", "auto"),
+)
+#: The shapes of the CPU table: (label, size, channels, batch).
+STEP_SHAPES = (("28 px gray, batch 64", 28, 1, 64), ("64 px RGB, batch 128", 64, 3, 128))
+
+
+def step_rate(size: int, channels: int, batch: int, amp: str, channels_last: str, steps: int, warmup: int) -> float:
+    """Images/s of the project's own training step (`gan_step`, S1 recipe) on the CPU, data already in memory."""
+    from dcgan.augment import make_augment
+    from dcgan.config import resolve_config
+    from dcgan.losses import get_loss
+    from dcgan.sample import sample_latents
+    from dcgan.training.state import TrainState
+    from dcgan.training.trainer import gan_step
+
+    cpu = torch.device("cpu")
+    cfg = resolve_config(
+        "fashion-dcgan", size=size, channels=channels, batch_size=batch, amp=amp, channels_last=channels_last
+    )
+    state = TrainState(cfg, channels, cpu)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    loss, augment = get_loss(cfg.loss), make_augment(cfg.augment)
+    real = (torch.rand(batch, channels, size, size) * 2 - 1).contiguous(memory_format=state.memory_format)
+    for i in range(warmup + steps):
+        if i == warmup:
+            t = time.perf_counter()
+        stats = gan_step(state, real, sample_latents(cfg, batch, state.z_rng, cpu), loss, augment, state.dtype, scaler)
+    stats.tolist()  # wait for the last step, as the trainer's logging does
+    return batch * steps / (time.perf_counter() - t)
+
+
+def step_table(rounds: int, steps_28: int, steps_64: int, warmup: int, json_path: str) -> None:
+    """The CPU step table: every variant on every shape, interleaved round by round; medians and ratios."""
+    import statistics
+
+    rates: dict[tuple[str, str], list[float]] = {}
+    for r in range(rounds):
+        for shape, size, channels, batch in STEP_SHAPES:
+            steps = steps_28 if size <= 32 else steps_64
+            for label, amp, cl in STEP_VARIANTS:
+                ips = step_rate(size, channels, batch, amp, cl, steps, warmup)
+                rates.setdefault((shape, label), []).append(ips)
+                print(f"  round {r + 1}: {shape}, {label}: {ips:,.1f} images/s", file=sys.stderr)
+    from dcgan.device import amp_dtype, cpu_has_native_bf16
+
+    cpu = torch.device("cpu")
+    print(
+        f"\nCPU: {platform.processor() or 'cpu'}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}, "
+        f"auto picks {amp_dtype('auto', cpu)}; median of {rounds} interleaved rounds"
+    )
+    header = f"{'step':<40}" + "".join(f"{shape:>26}" for shape, *_ in STEP_SHAPES)
+    print(header)
+    rows = []
+    for label, amp, cl in STEP_VARIANTS:
+        cells, row = [], {"variant": label, "amp": amp, "channels_last": cl}
+        for shape, *_ in STEP_SHAPES:
+            med = statistics.median(rates[(shape, label)])
+            base = statistics.median(rates[(shape, STEP_VARIANTS[0][0])])
+            cells.append(f"{med:>14,.1f} img/s ({med / base:.2f}x)")
+            row[shape] = {"images_per_second": med, "ratio": med / base, "rounds": rates[(shape, label)]}
+        rows.append(row)
+        print(f"{label:<40}" + "".join(f"{c:>26}" for c in cells))
+    out = {
+        "cpu": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "native_bf16": cpu_has_native_bf16(),
+        "rounds": rounds,
+        "rows": rows,
+        "command": " ".join(sys.argv),
+    }
+    Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_path).write_text(json.dumps(out, indent=2))
+    print(f"wrote {json_path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=4000, help="synthetic CelebA-sized JPEGs to pack and train on")
@@ -161,7 +245,21 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--work-dir", default=None, help="where the JPEGs and the store go (default: a temp dir)")
     ap.add_argument("--json", default="benchmarks/results/speed.json")
+    ap.add_argument(
+        "--step-table",
+        action="store_true",
+        help="CPU: time the training step's precision/format "
+        "variants side by side (today's default vs before) instead of the pipelines",
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="--step-table: interleaved rounds (median)")
+    ap.add_argument("--steps-64", type=int, default=6, help="--step-table: timed steps per variant at 64 px")
     args = ap.parse_args()
+    if args.step_table:
+        json_path = (
+            args.json if args.json != "benchmarks/results/speed.json" else "benchmarks/results/speed-cpu-step.json"
+        )
+        step_table(args.rounds, args.steps, args.steps_64, args.warmup, json_path)
+        return
 
     from dcgan.data.store import open_store
     from dcgan.device import resolve_device

@@ -109,9 +109,13 @@ class TrainConfig:
     seed: int = setting(0, "random seed (same seed, same CPU: same weights)")
     device: str = setting("auto", "auto | cpu | cuda | cuda:N")
     amp: str = setting(
-        "auto", "mixed precision: auto (bf16 on a CUDA GPU that has it, else off), off, bf16, fp16", choices=AMP_MODES
+        "auto",
+        "mixed precision: auto (bf16 on CUDA GPUs and on CPUs with native bf16, else off), off, bf16, fp16",
+        choices=AMP_MODES,
     )
-    channels_last: str = setting("auto", "channels-last memory format: auto (on for CUDA), on, off", choices=SWITCHES)
+    channels_last: str = setting(
+        "auto", "channels-last memory format: auto (on for convolutional models), on, off", choices=SWITCHES
+    )
     on_divergence: str = setting(
         "rollback", "on NaN/inf: rollback (last checkpoint, half the learning rates), stop", choices=DIVERGENCE
     )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
-from ..device import device_name
+from ..device import device_name, precision_summary
 from ..io import atomic_save_png, make_grid, save_grid, side_by_side
 from ..pixels import to_float
 from ..sample import sample_latents
@@ -86,6 +86,7 @@ class Snapshots:
         summary: dict[str, Any] = {
             "data": f"{config.data} ({store.manifest.get('kind')}, {self.data.num_images} images, split {config.split})",
             "device": device_name(self.state.device),
+            "precision": precision_summary(self.state.dtype, self.state.memory_format, self.state.device),
             "steps": c.step,
             "epochs completed": f"{c.epoch} of {config.epochs}",
             "images seen": c.images_seen,

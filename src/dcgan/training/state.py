@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import checkpoint as ckpt
 from ..config import TrainConfig
-from ..device import memory_format
+from ..device import amp_dtype, memory_format
 from ..ema import EMA
 from ..models import build_models
 
@@ -41,6 +41,7 @@ class TrainState:
     def __init__(self, config: TrainConfig, channels: int, device: torch.device) -> None:
         self.config, self.channels, self.device = config, channels, device
         self.memory_format = memory_format(config.channels_last, device, convolutional=config.arch != "mlp")
+        self.dtype = amp_dtype(config.amp, device)  # autocast dtype, None: fp32
         # Weights are initialised from the global generator seeded here (S1 seeds it the same way).
         torch.manual_seed(config.seed)
         self.generator, self.discriminator = build_models(config, channels)

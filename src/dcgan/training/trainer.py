@@ -18,7 +18,7 @@ import torch
 from ..augment import DEFAULT_POLICY, Augment, make_augment
 from ..checkpoint import checkpoint_name, read_checkpoint
 from ..config import RESUME_MAY_CHANGE, TrainConfig, resume_config
-from ..device import amp_dtype, autocast, resolve_device, use_all_cores
+from ..device import autocast, device_name, precision_summary, resolve_device, use_all_cores
 from ..errors import DivergenceError
 from ..losses import GANLoss, get_loss, r1_penalty
 from ..metrics.registry import selection_metric
@@ -84,8 +84,11 @@ def train(
             file=sys.stderr,
         )
     augment = make_augment(config.augment)
-    dtype = amp_dtype(config.amp, device)
+    dtype = state.dtype
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    print(
+        f"training on {device_name(device)}: {precision_summary(dtype, state.memory_format, device)}", file=sys.stderr
+    )
     log = MetricsLog(run.metrics_jsonl)
     snapshots = Snapshots(run, state, data)
     best_key = selection_metric(config.eval_metrics)
