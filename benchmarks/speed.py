@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -197,7 +198,14 @@ def step_table(rounds: int, steps_28: int, steps_64: int, warmup: int, json_path
         for shape, size, channels, batch in STEP_SHAPES:
             steps = steps_28 if size <= 32 else steps_64
             for label, amp, cl in STEP_VARIANTS:
-                ips = step_rate(size, channels, batch, amp, cl, steps, warmup)
+                # A fresh process per measurement: rates drift down when one process builds many models.
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--one-step",
+                    *map(str, (size, channels, batch, amp, cl, steps, warmup)),
+                ]
+                ips = float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()[-1])
                 rates.setdefault((shape, label), []).append(ips)
                 print(f"  round {r + 1}: {shape}, {label}: {ips:,.1f} images/s", file=sys.stderr)
     from dcgan.device import amp_dtype, cpu_has_native_bf16
@@ -205,7 +213,7 @@ def step_table(rounds: int, steps_28: int, steps_64: int, warmup: int, json_path
     cpu = torch.device("cpu")
     print(
         f"\nCPU: {platform.processor() or 'cpu'}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}, "
+        f"a fresh process per measurement, native bf16: {cpu_has_native_bf16()}, "
         f"auto picks {amp_dtype('auto', cpu)}; median of {rounds} interleaved rounds"
     )
     header = f"{'step':<40}" + "".join(f"{shape:>26}" for shape, *_ in STEP_SHAPES)
@@ -253,7 +261,12 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=3, help="--step-table: interleaved rounds (median)")
     ap.add_argument("--steps-64", type=int, default=6, help="--step-table: timed steps per variant at 64 px")
+    ap.add_argument("--one-step", nargs=7, default=None, help=argparse.SUPPRESS)  # one measurement, in a child
     args = ap.parse_args()
+    if args.one_step:
+        size, channels, batch, amp, cl, steps, warmup = args.one_step
+        print(step_rate(int(size), int(channels), int(batch), amp, cl, int(steps), int(warmup)))
+        return
     if args.step_table:
         json_path = (
             args.json if args.json != "benchmarks/results/speed.json" else "benchmarks/results/speed-cpu-step.json"

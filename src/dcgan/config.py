@@ -34,6 +34,7 @@ BASE_BATCH = 128  # the batch size the published learning rates were tuned for (
 
 #: Settings that --resume may change: they do not alter the recipe being trained.
 RESUME_MAY_CHANGE = (
+    "data",  # another spelling of the same data (the trainer checks the images are the same)
     "epochs",
     "device",
     "log_every",
@@ -41,6 +42,7 @@ RESUME_MAY_CHANGE = (
     "eval_num",
     "eval_metrics",
     "keep_checkpoints",
+    "checkpoint_minutes",
     "on_divergence",
 )
 
@@ -123,6 +125,9 @@ class TrainConfig:
     sample_grid: int = setting(64, "images in the fixed-noise grid saved after every epoch", at_least=1)
     plot_every: int = setting(0, "steps between plot refreshes (0: at every epoch end)", at_least=0)
     keep_checkpoints: int = setting(3, "how many latest checkpoints to keep", at_least=1)
+    checkpoint_minutes: float = setting(
+        10.0, "minutes between time-based checkpoints, mid-epoch too (0: only at epoch ends)", at_least=0
+    )
     snapshot_every: int = setting(
         0, "epochs between sample grid + plots + checkpoint (0: 1, or enough to span 10,000 images)", at_least=0
     )
@@ -275,16 +280,29 @@ DEFAULT_PRESET = "fashion-dcgan"
 
 
 def resolve_config(preset: str | None = None, overrides: Mapping[str, Any] | None = None, **kw: Any) -> TrainConfig:
-    """Preset defaults (None: the default preset), then every override that is not None.
+    """Preset defaults (None: the default preset, adapted to --data), then every override that is not None.
 
     `resolve_config("fashion-best", epochs=2)` and `resolve_config("fashion-best", {"epochs": 2})` agree."""
     name = preset or DEFAULT_PRESET
     if name not in PRESETS:
         raise ConfigError(f"--preset: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    given = {k: v for k, v in {**(overrides or {}), **kw}.items() if v is not None}
     values: dict[str, Any] = dict(PRESETS[name])
-    values.update({k: v for k, v in {**(overrides or {}), **kw}.items() if v is not None})
+    if preset is None and "data" in given:
+        values.update(source_defaults(given["data"]))
+    values.update(given)
     values["extra"] = dict(values.get("extra") or {}, preset=name)
     return TrainConfig.from_dict(values).validate()
+
+
+def source_defaults(data: str) -> dict[str, Any]:
+    """What the default preset (Fashion-MNIST at 28 px gray) changes for another SOURCE given without a
+    preset: an image folder, zip or CelebA trains at 64 px in its own channels. Empty for Fashion-MNIST."""
+    from .data.sources import source_channels  # numpy and Pillow, no torch: only when asked
+
+    if data == "synthetic" or source_channels(data) == 1:
+        return {}
+    return {"size": 64, "channels": None}
 
 
 def resume_config(saved: TrainConfig, changes: Mapping[str, Any], preset: str | None = None) -> TrainConfig:
@@ -303,6 +321,22 @@ def resume_config(saved: TrainConfig, changes: Mapping[str, Any], preset: str | 
         )
     base.update({k: v for k, v in given.items() if k in RESUME_MAY_CHANGE})
     return TrainConfig.from_dict(base)
+
+
+def resolve_data(data: str) -> str:
+    """A SOURCE that is a path, as an absolute path (so the run resumes from any working directory);
+    names (fashion-mnist, synthetic, celeba) as they are."""
+    path = Path(data).expanduser()
+    return str(path.resolve()) if path.exists() else data
+
+
+def with_resume_record(saved: TrainConfig, config: TrainConfig, step: int) -> TrainConfig:
+    """`config` with this resume noted in extra["resumes"]: the step, and each setting it changed as
+    [before, after] (config.json keeps the history of a run's resumes)."""
+    before, after = saved.to_dict(), config.to_dict()
+    changed = {k: [before[k], after[k]] for k in RESUME_MAY_CHANGE if before[k] != after[k]}
+    resumes = [*saved.extra.get("resumes", []), {"step": step, "changed": changed}]
+    return dataclasses.replace(config, extra=dict(config.extra, resumes=resumes))
 
 
 def load_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:

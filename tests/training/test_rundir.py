@@ -14,12 +14,16 @@ from dcgan.training.rundir import MetricsLog, RunDir
 def test_a_new_folder_starts_and_an_existing_run_is_refused_unless_resumed(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "run")
     assert run.prepare(resume=False) is None  # nothing there: a new run
-    with pytest.raises(CheckpointError, match="has no checkpoints to resume from; drop --resume"):
-        run.prepare(resume=True)
+    assert run.prepare(resume=True) is None  # nothing to resume: a new run too (requeue loops pass --resume)
     run.check_writable()
     run.metrics_jsonl.write_text('{"step": 1}\n')
+    assert run.is_run()
     with pytest.raises(DcganError, match="already holds a run; pass --resume"):
         run.prepare(resume=False)
+    (run.path / "checkpoints").mkdir()
+    (run.path / "checkpoints" / "ckpt-000000001.safetensors").write_bytes(b"torn")
+    with pytest.raises(CheckpointError, match="no readable checkpoint"):
+        run.prepare(resume=True)
     assert run.sample_grid(3) == tmp_path / "run" / "samples" / "epoch_0003.png"
     assert run.report.name == "report.html" and run.real_vs_fake.name == "real_vs_fake.png"
 

@@ -149,15 +149,28 @@ def train(
         preset = preset or file_preset
         overrides = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
 
-    if resume:
-        from ..config import resume_config
-        from ..training.rundir import RunDir
+    from ..config import resume_config, source_defaults
+    from ..training.rundir import RunDir
 
-        saved = RunDir(out).prepare(resume=True)
-        assert saved is not None
-        config = resume_config(saved.config, overrides, preset)
+    # --resume continues the saved recipe (a run without a checkpoint yet: its config.json); a new or
+    # empty --out with --resume starts a new run, as a job scheduler's requeue expects.
+    run_dir = RunDir(out)
+    run_dir.check_folder()
+    run_dir.check_unlocked()
+    saved = run_dir.saved_config() if resume else None
+    if saved is not None:
+        config = resume_config(saved, overrides, preset)
     else:
         config = resolve_config(preset, overrides)
+        if preset is None and overrides.get("data") and source_defaults(overrides["data"]):
+            chosen = [f"--{k} {getattr(config, k)}" for k in ("size",) if overrides.get(k) is None]
+            chosen += ["its own channels"] if overrides.get("channels") is None else []
+            if chosen:
+                click.echo(
+                    f"note: --data {overrides['data']} without --preset: training with {' and '.join(chosen)} "
+                    f"(the default preset is for Fashion-MNIST; see 'dcgan presets')",
+                    err=True,
+                )
     if dry_run:
         click.echo(config.to_json())
         return

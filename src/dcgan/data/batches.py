@@ -7,6 +7,8 @@ the one uint8 -> [-1, 1] conversion (`dcgan.pixels.to_float`).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import warnings
 from typing import TYPE_CHECKING
@@ -38,6 +40,16 @@ class DeviceBatches:
         self._order: torch.Tensor | None = None
         self._order_epoch = -1
 
+    @functools.cached_property
+    def images_sha256(self) -> str:
+        """sha256 of the training images' bytes (a prefix view or a store packed for --limit alike): what a
+        checkpoint records, so that a resume can tell the same images from other ones."""
+        h = hashlib.sha256()
+        images = self.store.images
+        for start in range(0, len(images), 4096):
+            h.update(np.ascontiguousarray(images[start : start + 4096]).data)
+        return h.hexdigest()
+
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The permutation of the images for `epoch` (0-based): the same for a seed on every device."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -48,6 +60,8 @@ class DeviceBatches:
         if self._order_epoch != epoch:
             self._order, self._order_epoch = self.epoch_order(epoch), epoch
         assert self._order is not None
+        if not 0 <= index < self.steps_per_epoch:  # an empty batch would train on nothing and give NaN
+            raise ValueError(f"batch {index} of an epoch of {self.steps_per_epoch} batches")
         idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         return to_float(self.images[idx]).contiguous(memory_format=memory_format)
 

@@ -3,14 +3,18 @@ real beside fake, and the summary in report.html. Nothing here changes the train
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
 
 from ..device import device_name, precision_summary
+from ..errors import DcganError
 from ..io import atomic_save_png, make_grid, save_grid, side_by_side
 from ..pixels import to_float
 from ..sample import sample_latents
@@ -47,11 +51,13 @@ class Snapshots:
         return fake
 
     def epoch_end(self, log: MetricsLog) -> None:
-        """The fixed-noise grid, the diversity signal, plots, and a checkpoint (S1's per-epoch outputs)."""
+        """A checkpoint, the fixed-noise grid, the diversity signal and plots (S1's per-epoch outputs)."""
         c = self.state.counters
+        self.state.checkpoint(self.run.path, self.data_identity())  # first: what matters most when the disk fills
         fake = self.fixed_samples()
         meta = {"Software": "dcgan", "dcgan:synthetic": "true", "dcgan:step": str(c.step)}
-        save_grid(fake, self.run.sample_grid(c.epoch), nrow=self.nrow, metadata=meta)
+        with self.writing("the sample grid"):
+            save_grid(fake, self.run.sample_grid(c.epoch), nrow=self.nrow, metadata=meta)
         real = to_float(self.data.images[: min(len(fake), self.data.num_images)])
         diversity = sample_diversity(fake, real)
         log.append({"step": c.step, "epoch": c.epoch, "sample_diversity": diversity})
@@ -62,14 +68,33 @@ class Snapshots:
                 file=sys.stderr,
             )
         self.plot(log)
-        self.state.checkpoint(self.run.path, self.data_identity())
+
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """A failed write of a grid, plot or the report (a full disk) ends the run in one line that says
+        what is safe: the newest checkpoint. The atomic write has left no temp file behind."""
+        try:
+            yield
+        except OSError as e:
+            cks = self.run.checkpoints()
+            safe = f"the checkpoint {cks[-1].name} is intact; " if cks else ""
+            why = "the disk is full" if e.errno == errno.ENOSPC else f"cannot write ({e.strerror or e})"
+            raise DcganError(
+                f"{self.run.path}: {why} while writing {what}; {safe}free space and resume with: "
+                f"dcgan train --out {self.run.path} --resume"
+            ) from e
 
     def plot(self, log: MetricsLog) -> None:
-        plot_training(log.records, self.run.plots)
+        with self.writing("the plots"):
+            plot_training(log.records, self.run.plots)
 
     def data_identity(self) -> dict[str, Any]:
         """What a checkpoint records about the training data."""
-        return {"num_images": self.data.num_images, "data_checksum": self.data.store.manifest.get("checksum")}
+        return {
+            "num_images": self.data.num_images,
+            "data_checksum": self.data.store.manifest.get("checksum"),
+            "images_sha256": self.data.images_sha256,
+        }
 
     def finish(self, log: MetricsLog, best_key: str) -> None:
         """Plots, real beside fake, and report.html with the run's summary."""
@@ -78,8 +103,9 @@ class Snapshots:
         real_grid = make_grid(store.images[: min(config.sample_grid, self.data.num_images)], nrow=self.nrow)
         both = side_by_side(real_grid, make_grid(self.fixed_samples(), nrow=self.nrow))
         image = Image.fromarray(both[:, :, 0] if both.shape[2] == 1 else both)
-        atomic_save_png(image, self.run.real_vs_fake, {"Software": "dcgan", "dcgan:synthetic": "right half"})
-        write_report(self.run, config.to_dict(), self.summary(log, best_key))
+        with self.writing("real_vs_fake.png and the report"):
+            atomic_save_png(image, self.run.real_vs_fake, {"Software": "dcgan", "dcgan:synthetic": "right half"})
+            write_report(self.run, config.to_dict(), self.summary(log, best_key))
 
     def summary(self, log: MetricsLog, best_key: str) -> dict[str, Any]:
         c, config, store = self.state.counters, self.state.config, self.data.store

@@ -7,11 +7,16 @@ example a time budget) instead of sending themselves a signal.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType, TracebackType
 from typing import Any
+
+
+class Interrupted(Exception):
+    """Raised by the signal handler inside `StopRequest.interruptible()` (a long evaluation)."""
 
 
 class StopRequest:
@@ -22,6 +27,7 @@ class StopRequest:
         self.signalled = False
         self.count = 0
         self._previous: dict[int, Any] = {}
+        self._interruptible = False
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
@@ -33,6 +39,17 @@ class StopRequest:
             "(press Ctrl+C again to quit at once)",
             file=sys.stderr,
         )
+        if self._interruptible:
+            raise Interrupted
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Inside: a signal raises Interrupted at once, instead of waiting for the next step boundary."""
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
 
     def requested(self) -> bool:
         return self.signalled or (self.should_stop is not None and bool(self.should_stop()))

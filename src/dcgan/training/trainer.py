@@ -8,26 +8,33 @@ The D and G updates are `gan_step`, on one screen below.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..augment import DEFAULT_POLICY, Augment, make_augment
-from ..checkpoint import checkpoint_name, read_checkpoint
-from ..config import RESUME_MAY_CHANGE, TrainConfig, resume_config
+from ..checkpoint import Checkpoint, checkpoint_name, read_checkpoint
+from ..config import RESUME_MAY_CHANGE, TrainConfig, resolve_data, resume_config, with_resume_record
 from ..device import autocast, device_name, precision_summary, resolve_device, use_all_cores
-from ..errors import DivergenceError
+from ..errors import DataError, DivergenceError
 from ..losses import GANLoss, get_loss, r1_penalty
 from ..metrics.registry import selection_metric
 from ..sample import sample_latents
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data.batches import DeviceBatches
+
 from .meter import IntervalMeter, all_finite, weights_finite
 from .rundir import BEST_CHECKPOINT, MetricsLog, RunDir
 from .snapshots import Snapshots
 from .state import TrainState
-from .stop import StopRequest
+from .stop import Interrupted, StopRequest
 
 SMALL_DATA = 5000  # below this many images, training recommends DiffAugment
 MAX_ROLLBACKS = 3
@@ -45,19 +52,35 @@ def train(
     """Train per `config` into the run directory `out_dir` and return its path.
 
     resume: continue the run in `out_dir` from its newest checkpoint (its recipe is kept; only the
-    RESUME_MAY_CHANGE settings are taken from `config`). max_steps: stop after this many optimisation
-    steps in total (None: all epochs). cache_dir: where packed stores live (None: the user cache).
-    should_stop: called once per step; True stops training like Ctrl+C (checkpoint, report, return).
+    RESUME_MAY_CHANGE settings are taken from `config`); a run without a checkpoint yet starts again
+    from step 0 with its saved config. max_steps: stop after this many optimisation steps in total
+    (None: all epochs). cache_dir: where packed stores live (None: the user cache). should_stop:
+    called once per step; True stops training like Ctrl+C (checkpoint, report, return).
+    One process at a time writes a run directory: a second one is refused while the first runs.
     """
+    run = RunDir(out_dir)
+    run.check_folder()
+    with run.locked():
+        return run_training(run, config, resume, progress, max_steps, cache_dir, should_stop)
+
+
+def run_training(
+    run: RunDir,
+    config: TrainConfig,
+    resume: bool,
+    progress: bool,
+    max_steps: int | None,
+    cache_dir: str | Path | None,
+    should_stop: Callable[[], bool] | None,
+) -> Path:
+    """`train` with the run directory locked: the setup, the loop, the finish."""
     from ..data import open_store, source_channels
     from ..data.batches import DeviceBatches
 
-    # Sanity checks before anything heavy.
-    run = RunDir(out_dir)
+    # Sanity checks before anything heavy: what the folder holds decides between new, resumed and refused.
+    run.remove_stale_temp_files()
     resume_from = run.prepare(resume)
-    if resume_from is not None:
-        config = resume_config(resume_from.config, {k: getattr(config, k) for k in RESUME_MAY_CHANGE})
-    config.validate()
+    config = settle_config(run, config, resume, resume_from)
     run.check_writable()
     device = resolve_device(config.device)
     use_all_cores(device)
@@ -66,23 +89,15 @@ def train(
     channels = config.channels or source_channels(config.data)
     store = open_store(config.data, config.size, channels, config.split, config.limit, cache_dir, progress)
     data = DeviceBatches(store, device, config.batch_size, config.seed)
+    if resume_from is not None:
+        check_same_images(resume_from, data, config.data)
     total_steps = min(data.steps_per_epoch * config.epochs, max_steps or math.inf)
     snapshot_epochs = config.snapshot_epochs(data.num_images)
-    if data.num_images < SMALL_DATA and not config.augment and resume_from is None:
-        print(
-            f"warning: only {data.num_images} training images: D will overfit them; add --augment "
-            f"{DEFAULT_POLICY} (DiffAugment, measured in benchmarks/RESULTS.md) or use --preset small-faces",
-            file=sys.stderr,
-        )
+    warn_about_recipe(config, data.num_images, fresh=resume_from is None)
 
     # Build the networks, optimisers and random streams; the loss, augmentation and precision.
     state = TrainState(config, channels, device)
     loss = get_loss(config.loss)
-    if config.loss == "wgan-gp" and config.d_batchnorm and config.arch != "mlp":
-        print(
-            "warning: wgan-gp's gradient penalty is per sample; BatchNorm in D breaks it (add --no-d-batchnorm)",
-            file=sys.stderr,
-        )
     augment = make_augment(config.augment)
     dtype = state.dtype
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -97,7 +112,9 @@ def train(
         log.rewind(state.counters.step)  # drop lines logged after the checkpoint
         c = state.counters
         print(f"resuming {run} from step {c.step} (epoch {c.epoch + 1}, {c.images_seen} images seen)", file=sys.stderr)
+        run.write_config(config)  # with this resume's changes recorded
     else:
+        run.clear_outputs()
         run.write_config(config)
 
     bar = None
@@ -109,6 +126,7 @@ def train(
     meter = IntervalMeter(device)
     c = state.counters
     interrupted = False
+    saved_at, checkpoint_due = time.monotonic(), False  # the last checkpoint, for --checkpoint-minutes
     with StopRequest(should_stop) as stop:
         try:
             while c.step < total_steps and c.epoch < config.epochs:
@@ -152,7 +170,13 @@ def train(
                     if config.plot_every and c.step % config.plot_every == 0:
                         snapshots.plot(log)
                     if config.eval_every and c.step % config.eval_every == 0:
-                        evaluate_and_keep_best(state, snapshots, log, best_key, progress, bar)
+                        try:
+                            with stop.interruptible():  # a signal ends an evaluation of minutes at once
+                                evaluate_and_keep_best(state, snapshots, log, best_key, progress, bar)
+                        except Interrupted:
+                            stopping = True
+                    minutes = (time.monotonic() - saved_at) / 60
+                    checkpoint_due = bool(config.checkpoint_minutes) and minutes >= config.checkpoint_minutes
                     meter.restart_clock()
                 if bar is not None:
                     bar.update(1)
@@ -163,6 +187,13 @@ def train(
                     c.batch_index = 0
                     if c.epoch % snapshot_epochs == 0 or c.epoch >= config.epochs:
                         snapshots.epoch_end(log)
+                        saved_at, checkpoint_due = time.monotonic(), False
+                    meter.restart_clock()
+                if checkpoint_due:
+                    # A time-based checkpoint, mid-epoch too, taken after the epoch's bookkeeping and on a
+                    # logging boundary, so that --resume continues exactly where it was taken.
+                    state.checkpoint(run.path, snapshots.data_identity())
+                    saved_at, checkpoint_due = time.monotonic(), False
                     meter.restart_clock()
                 if stopping:
                     interrupted = True
@@ -179,6 +210,34 @@ def train(
     if interrupted:
         print(f"stopped at step {c.step}; resume with: dcgan train --out {run} --resume", file=sys.stderr)
     return run.path
+
+
+def settle_config(run: RunDir, config: TrainConfig, resume: bool, resume_from: Checkpoint | None) -> TrainConfig:
+    """The config a run trains with: a resume keeps the saved recipe (the checkpoint's, or config.json's
+    when there is no checkpoint yet) and records its changes; a data path is made absolute."""
+    saved = resume_from.config if resume_from is not None else (run.read_config() if resume else None)
+    if saved is not None:
+        config = resume_config(saved, {k: getattr(config, k) for k in RESUME_MAY_CHANGE})
+    config = dataclasses.replace(config, data=resolve_data(config.data)).validate()
+    if resume_from is not None:
+        config = with_resume_record(resume_from.config, config, resume_from.step)
+    run.check_outside(config.data)
+    return config
+
+
+def warn_about_recipe(config: TrainConfig, num_images: int, fresh: bool) -> None:
+    """Warnings about choices that usually go wrong (said once, when a run starts)."""
+    if num_images < SMALL_DATA and not config.augment and fresh:
+        print(
+            f"warning: only {num_images} training images: D will overfit them; add --augment "
+            f"{DEFAULT_POLICY} (DiffAugment, measured in benchmarks/RESULTS.md) or use --preset small-faces",
+            file=sys.stderr,
+        )
+    if config.loss == "wgan-gp" and config.d_batchnorm and config.arch != "mlp":
+        print(
+            "warning: wgan-gp's gradient penalty is per sample; BatchNorm in D breaks it (add --no-d-batchnorm)",
+            file=sys.stderr,
+        )
 
 
 def gan_step(
@@ -274,3 +333,18 @@ def evaluate_and_keep_best(
     shown = ", ".join(f"{k} {result[k]:.4g}" for k in ("fid", "fid_fashion", "kid") if k in result)
     line = f"step {c.step}: {shown} ({result['num_fake']} samples vs {result['num_real']} {result.get('split')} images)"
     (bar.write if bar is not None else print)(line)  # type: ignore[attr-defined]
+
+
+def check_same_images(ck: Checkpoint, data: DeviceBatches, source: str) -> None:
+    """Resume only on the images the run was trained on: any spelling of the same data is fine, other
+    images (files added, removed or changed) are refused in one line naming both."""
+    recorded = ck.meta["extra"].get("images_sha256")
+    if recorded is None:  # a checkpoint from before this check: nothing to compare with
+        return
+    if recorded != data.images_sha256:
+        trained = ck.config.data
+        raise DataError(
+            f"--data {source}: these are not the images this run was trained on ({data.num_images} images, sha256 "
+            f"{data.images_sha256[:12]}; the run had {ck.meta['extra'].get('num_images')} images from {trained}, "
+            f"sha256 {recorded[:12]}); resume with that data, or start a new --out"
+        )
