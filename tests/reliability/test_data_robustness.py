@@ -1,17 +1,20 @@
-"""Data robustness through the real `dcgan` command: bad files are skipped and named, archives
-never write outside, damaged stores are rebuilt, config files are data."""
+"""Data robustness through the real `dcgan` command: bad files and unreadable folders are skipped and
+named (in a skip log that file names cannot forge), archives never write outside, damaged stores are
+rebuilt, config files are data."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -136,3 +139,57 @@ def test_config_files_are_parsed_as_data(tmp_path: Path) -> None:
     proc = dcgan("train", "--config", str(pickle_like), "--out", str(tmp_path / "r3"), "--dry-run")
     assert proc.returncode == 2 and ".json or .toml" in proc.stderr
     assert not sentinel.exists() and not (tmp_path / "pwned").exists()
+
+
+def without_dac_override() -> list[str] | None:
+    """A command prefix under which chmod binds: none for a normal user; for root, `setpriv` without
+    CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH (root ignores permissions otherwise); None when impossible."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"] if setpriv else None
+
+
+def test_an_unreadable_sub_folder_is_skipped_not_fatal(tmp_path: Path) -> None:
+    """A real chmod 000 sub-folder (the command runs without root's override): skipped, logged, the rest packed."""
+    prefix = without_dac_override()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: chmod 000 does not bind")
+    folder = tmp_path / "photos"
+    for i in range(6):
+        (folder / "open").mkdir(parents=True, exist_ok=True)
+        (folder / "open" / f"{i}.png").write_bytes(good_png(i))
+    (folder / "locked").mkdir()
+    (folder / "locked" / "x.png").write_bytes(good_png(99))
+    (folder / "locked").chmod(0)
+    try:
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-m", "dcgan.cli", "prepare", str(folder), "--size", "16"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=cache_env(tmp_path / "cache"),
+        )
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    assert "6 images" in proc.stdout and "skipped 1" in proc.stdout
+    store = Path(proc.stdout.split("store: ")[1].strip())
+    assert "locked/\tcannot list folder: Permission denied\n" in (store / "skipped.txt").read_text()
+
+
+def test_file_names_cannot_forge_skip_log_entries(tmp_path: Path) -> None:
+    """A file named "a.png<LF>fake.png<TAB>broken<LF>z.png" is one escaped line of skipped.txt."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"{i}.png").write_bytes(good_png(i))
+    (folder / "a.png\nfake.png\tbroken\nz.png").write_bytes(b"not an image")
+    (folder / "tab\tname.jpg").write_bytes(b"")
+    proc = dcgan("prepare", str(folder), "--size", "16", env=cache_env(tmp_path / "cache"))
+    assert proc.returncode == 0, proc.stderr
+    store = Path(proc.stdout.split("store: ")[1].strip())
+    lines = (store / "skipped.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("#") and len(lines) == 3
+    assert lines[1].startswith("a.png\\nfake.png\\tbroken\\nz.png\tnot a JPEG/PNG/BMP/WebP image")
+    assert lines[2] == "tab\\tname.jpg\tempty file (0 bytes)"

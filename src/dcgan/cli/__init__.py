@@ -14,6 +14,12 @@ import click
 from ..errors import DcganError
 
 
+def one_line(message: str) -> str:
+    """`message` with line breaks and other control characters escaped (``\\n``): a value the user gave
+    (a file name, a --split) may hold them, and an error must stay one line."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in message)
+
+
 class Group(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # noqa: D401
         """Run standalone, but turn every user error into one line and exit status 2."""
@@ -26,13 +32,13 @@ class Group(click.Group):
             sys.exit(130)
         except click.UsageError as e:
             cmd = e.ctx.command_path if e.ctx else "dcgan"
-            click.echo(f"error: {e.format_message()} (see '{cmd} --help')", err=True)
+            click.echo(f"error: {one_line(e.format_message())} (see '{cmd} --help')", err=True)
             sys.exit(2)
         except click.ClickException as e:
-            click.echo(f"error: {e.format_message()}", err=True)
+            click.echo(f"error: {one_line(e.format_message())}", err=True)
             sys.exit(2)
         except DcganError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(str(e))}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

@@ -7,6 +7,7 @@ torch and the metrics themselves (`dcgan.metrics.evaluate`) are imported inside 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -28,19 +29,48 @@ class MetricList(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
+def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an empty path or SOURCE (an unset variable in a script): Path("") would be the working folder."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("empty; give a path", ctx=ctx, param=param)
+    return value
+
+
+def _check_json_path(path: str) -> None:
+    """Refuse a --json that cannot be written before any work is done (an evaluation can take an hour).
+
+    os.path's tests never raise (a folder without permission on the way reads as absent)."""
+    target = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(target):
+        raise click.BadParameter(f"{path} is a folder; give a file name", param_hint="'--json'")
+    folder = os.path.dirname(target)
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:  # atomic_write creates them
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"cannot write {path}: {folder} is not a writable folder", param_hint="'--json'")
+
+
 def _metrics_help() -> str:
     lines = [f"{m.name}: {m.summary}." for m in METRICS.values()]
     return "Comma-separated metrics. " + " ".join(lines)
 
 
 @click.command("evaluate", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("run", required=False, type=click.Path())
-@click.option("--data", default=None, help="SOURCE of the real images (default: the run's own data).")
-@click.option("--real", default=None, help="Compare two image sets: SOURCE of the real images (needs --fake, no RUN).")
+@click.argument("run", required=False, type=click.Path(), callback=_not_empty)
+@click.option(
+    "--data", default=None, callback=_not_empty, help="SOURCE of the real images (default: the run's own data)."
+)
+@click.option(
+    "--real",
+    default=None,
+    callback=_not_empty,
+    help="Compare two image sets: SOURCE of the real images (needs --fake, no RUN).",
+)
 @click.option(
     "--fake",
     type=click.Path(),
     default=None,
+    callback=_not_empty,
     help="Folder of generated images to compare with --real (e.g. another tool's output).",
 )
 @click.option(
@@ -68,7 +98,11 @@ def _metrics_help() -> str:
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the generated images and of KID's subsets."
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),  # what torch's and numpy's generators both take
+    default=0,
+    show_default=True,
+    help="Seed of the generated images and of KID's subsets.",
 )
 @click.option(
     "--batch-size",
@@ -77,9 +111,16 @@ def _metrics_help() -> str:
     help="Images per feature-network batch (default 32 on CPU, 200 on GPU); results do not depend on it.",
 )
 @click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write every number here as JSON."
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    callback=_not_empty,
+    help="Also write every number here as JSON.",
 )
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where packed stores live.")
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False), default=None, callback=_not_empty, help="Where packed stores live."
+)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def evaluate(
     run: str | None,
@@ -112,7 +153,10 @@ def evaluate(
     elif size is not None:
         raise click.UsageError("--size is for --real/--fake; RUN is evaluated at its training size")
 
-    from ..metrics.evaluate import evaluate_run, evaluate_sets
+    if json_path is not None:
+        _check_json_path(json_path)
+
+    from ..metrics.evaluate import evaluate_run, evaluate_sets, write_json
 
     common: dict[str, Any] = {
         "metrics": metrics,
@@ -120,7 +164,7 @@ def evaluate(
         "split": split,
         "device": device,
         "seed": seed,
-        "json_path": json_path,
+        "json_path": None,  # written below, after the table: a failed write then loses no numbers
         "progress": not no_progress,
         "batch_size": batch_size,
         "cache_dir": cache_dir,
@@ -131,7 +175,8 @@ def evaluate(
         assert real is not None and fake is not None  # checked above
         result = evaluate_sets(real, fake, size=size, **common)
     click.echo(format_table(result))
-    if json_path:
+    if json_path is not None:
+        write_json(result, json_path)
         click.echo(f"wrote {json_path}")
 
 

@@ -48,9 +48,11 @@ def celeba_layout(path: Path) -> tuple[Path, Path] | None:
     folder = path / CELEBA_IMAGES
     if folder.is_dir():
         nested = folder / CELEBA_IMAGES
-        if nested.is_dir() and not any(is_image_name(n) for n in os.listdir(folder)):
-            return path, nested
-        return path, folder
+        try:
+            doubly_nested = nested.is_dir() and not any(is_image_name(n) for n in os.listdir(folder))
+        except OSError:  # unreadable: open_celeba names the problem when it lists the folder
+            doubly_nested = False
+        return path, nested if doubly_nested else folder
     if (path / f"{CELEBA_IMAGES}.zip").is_file():
         return path, path / f"{CELEBA_IMAGES}.zip"
     if path.name == CELEBA_IMAGES and path.is_dir() and has_celeba_lists(path.parent):
@@ -154,10 +156,20 @@ def open_celeba(root: Path, split: str = "train", source: str | None = None) -> 
     unsafe: list[Skipped] = []
     if images.is_dir():
         rows: list[tuple[str, int, int]] = []
-        for entry in os.scandir(images):
-            if entry.is_file() and not hidden(entry.name) and is_image_name(entry.name):
+        try:
+            with os.scandir(images) as listing:
+                entries = [e for e in listing if not hidden(e.name) and is_image_name(e.name)]
+        except OSError as exc:
+            raise DataError(f"--data {source}: cannot list {images} ({exc.strerror or one_line(exc)})") from None
+        for entry in entries:
+            try:
+                if not entry.is_file():
+                    continue
                 st = entry.stat()
-                rows.append((entry.name, st.st_size, st.st_mtime_ns))
+            except OSError as exc:  # vanished, or cannot be stat'ed: skipped and logged like a bad image
+                unsafe.append(Skipped(f"{images.name}/{entry.name}", f"cannot read: {exc.strerror or one_line(exc)}"))
+                continue
+            rows.append((entry.name, st.st_size, st.st_mtime_ns))
         rows.sort()
         items = [name for name, _, _ in rows]
         item_names = [f"{images.name}/{name}" for name in items]
@@ -189,7 +201,14 @@ def open_celeba(root: Path, split: str = "train", source: str | None = None) -> 
             if absent:
                 note(
                     f"note: {len(absent)} images of the {split} split listed in {partition_file} are not in "
-                    f"{images} (first: {absent[0]}); using the {len(chosen)} present"
+                    f"{images} (first: {absent[0]!r}); using the {len(chosen)} present"
+                )
+            # Images the partition file does not list (a truncated file) belong to no split: say so.
+            unlisted = [name for name in items if name not in partition]
+            if unlisted:
+                note(
+                    f"note: {len(unlisted)} images in {images} are not listed in {partition_file} "
+                    f"(first: {unlisted[0]!r}), so they are in no split; the file may be truncated"
                 )
             if not chosen:
                 raise DataError(

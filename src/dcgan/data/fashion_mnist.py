@@ -16,6 +16,7 @@ import struct
 import sys
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,32 +77,49 @@ def idx_files(folder: Path) -> dict[str, tuple[Path | None, Path | None]]:
     return found
 
 
+def _read_exactly(f: BinaryIO, count: int) -> bytes:
+    """Up to `count` bytes (fewer only at the end of the file), read in blocks so a short file costs little."""
+    blocks, left = [], count
+    while left > 0:
+        block = f.read(min(left, 1 << 24))
+        if not block:
+            break
+        blocks.append(block)
+        left -= len(block)
+    return b"".join(blocks)
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Parse an unsigned-byte IDX file (optionally gzipped) into a uint8 array of its declared shape."""
+    """Parse an unsigned-byte IDX file (optionally gzipped) into a uint8 array of its declared shape.
+
+    Only the declared number of bytes is read (plus one, to notice trailing data), so a damaged header
+    or a gzip bomb costs at most what the header declares.
+    """
     try:
         with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError; a cut .gz is an EOFError
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != 0x08 or magic[3] == 0:
+                raise DataError(
+                    f"{path}: not an unsigned-byte IDX file (magic number {magic.hex() or 'missing'}); "
+                    f"replace it with the original file"
+                )
+            dims = f.read(4 * magic[3])
+            if len(dims) < 4 * magic[3]:
+                raise DataError(f"{path}: the IDX header is truncated; replace the file")
+            shape = struct.unpack(f">{magic[3]}I", dims)
+            expected = math.prod(shape)
+            data = _read_exactly(f, expected + 1)
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError; a cut .gz an EOFError
         raise DataError(
             f"{path}: cannot read this IDX file ({one_line(exc)}); it is damaged or truncated, replace it"
         ) from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or data[3] == 0:
+    if len(data) != expected:
+        held = f"{len(data)}" if len(data) <= expected else "more"
         raise DataError(
-            f"{path}: not an unsigned-byte IDX file (magic number {data[:4].hex() or 'missing'}); "
-            f"replace it with the original file"
-        )
-    header = 4 + 4 * data[3]
-    if len(data) < header:
-        raise DataError(f"{path}: the IDX header is truncated; replace the file")
-    shape = struct.unpack(f">{data[3]}I", data[4:header])
-    expected = math.prod(shape)
-    if len(data) - header != expected:
-        raise DataError(
-            f"{path}: the IDX header declares shape {shape} ({expected} bytes) "
-            f"but the file holds {len(data) - header}; "
+            f"{path}: the IDX header declares shape {shape} ({expected} bytes) but the file holds {held}; "
             f"it is truncated or damaged, replace it"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 class ArrayDecoder(Decoder):
@@ -148,7 +166,7 @@ def open_idx(folder: Path, split: str = "train", source: str | None = None) -> S
         all_images, all_labels = [], []
         for images_path, labels_path in pairs:
             images, labels = read_idx(images_path), read_idx(labels_path)
-            if images.ndim != 3:
+            if images.ndim != 3 or 0 in images.shape[1:]:
                 raise DataError(f"{images_path}: expected an IDX array of images (N, H, W), got shape {images.shape}")
             if labels.ndim != 1 or len(labels) != len(images):
                 raise DataError(

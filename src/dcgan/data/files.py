@@ -54,7 +54,7 @@ class _FileDecoder(Decoder):
             try:
                 out.append(decode_image(self.read(index), size, channels))
             except SkipImage as exc:
-                out.append(Skipped(self.names[index], str(exc)))
+                out.append(Skipped(self.names[index], one_line(exc)))
         return out
 
 
@@ -127,7 +127,7 @@ def open_zipfile(path: Path, source: str) -> zipfile.ZipFile:
     """Open a zip for listing, or raise the `DataError` that says it is damaged."""
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged central directory raises ValueError, EOFError, ... too
         raise DataError(
             f"--data {source}: {path} is not a readable zip ({one_line(exc)}); "
             f"it may be truncated, re-create or re-download it"
@@ -162,58 +162,74 @@ def zip_images(
     return members, unsafe, rows
 
 
-def _scan_folder(root: Path) -> tuple[list[tuple[str, int, int]], list[Skipped]]:
-    """Image files below `root` as sorted (relative posix path, bytes, mtime_ns); broken links skipped.
+def _scan_folder(root: Path, source: str) -> tuple[list[tuple[str, int, int]], list[Skipped]]:
+    """Image files below `root` as sorted (relative posix path, bytes, mtime_ns), and what was skipped.
 
-    Directory symlinks are not followed (no cycles); file symlinks are.
+    Directory symlinks are not followed (no cycles); file symlinks are. A sub-folder that cannot be
+    listed (no permission, a path too long, an I/O error) is skipped as ``<relative path>/`` with the
+    reason, like an unreadable image; only `root` itself being unlistable is an error.
     """
     found: list[tuple[str, int, int]] = []
-    broken: list[Skipped] = []
+    skipped: list[Skipped] = []
     pending = [""]
     while pending:
         rel = pending.pop()
         try:
-            entries = list(os.scandir(os.path.join(root, rel)))
+            with os.scandir(os.path.join(root, rel) if rel else root) as listing:
+                entries = list(listing)
         except OSError as exc:
-            raise DataError(f"--data {root}: cannot list {os.path.join(root, rel)} ({exc.strerror})") from None
+            if not rel:
+                raise DataError(f"--data {source}: cannot list {root} ({exc.strerror or one_line(exc)})") from None
+            skipped.append(Skipped(f"{rel}/", f"cannot list folder: {exc.strerror or one_line(exc)}"))
+            continue
         for entry in entries:
             if hidden(entry.name):
                 continue
             name = f"{rel}/{entry.name}" if rel else entry.name
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(name)
-            elif is_image_name(entry.name):
-                try:
-                    st = entry.stat()
-                except OSError as exc:
-                    broken.append(Skipped(name, f"cannot read: {exc.strerror}"))
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(name)
                     continue
-                if stat.S_ISREG(st.st_mode):
-                    found.append((name, st.st_size, st.st_mtime_ns))
+                if not is_image_name(entry.name):
+                    continue
+                st = entry.stat()
+            except OSError as exc:  # a broken link, or an entry that vanished or cannot be stat'ed
+                if is_image_name(entry.name):
+                    skipped.append(Skipped(name, f"cannot read: {exc.strerror or one_line(exc)}"))
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.append((name, st.st_size, st.st_mtime_ns))
     found.sort()
-    return found, broken
+    skipped.sort(key=lambda item: item.name)
+    return found, skipped
 
 
 def open_folder(path: Path, split: str = "train", source: str | None = None) -> Source:
     """Every jpg/jpeg/png/bmp/webp file below `path` (any case), sorted by relative path.
 
-    A folder has one split: ``train`` and ``all`` both mean every image.
+    A folder has one split: ``train`` and ``all`` both mean every image. Sub-folders that cannot be
+    listed are skipped (and logged) like unreadable images.
     """
     source = source or str(path)
     if split not in ("train", "all"):
         raise split_error(split, f"folder {path} (a plain folder of images)", ["train", "all"])
     root = path.resolve()
-    files, broken = _scan_folder(root)
+    files, skipped = _scan_folder(root, source)
     if not files:
+        unlisted = [item.name for item in skipped if item.name.endswith("/")]
+        extra = f" ({len(unlisted)} sub-folders could not be listed, first: {unlisted[0]!r})" if unlisted else ""
         raise DataError(
-            f"--data {source}: no images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) found in folder {root}"
+            f"--data {source}: no images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) found in folder {root}{extra}"
         )
     names = [name for name, _, _ in files]
 
     def load() -> Contents:
-        return Contents(decoder=FolderDecoder(root, names), count=len(names), pre_skipped=broken)
+        return Contents(decoder=FolderDecoder(root, names), count=len(names), pre_skipped=skipped)
 
-    return Source("folder", str(root), digest(["folder", files]), load)
+    # Skipped entries (unlisted folders, broken links) join the fingerprint only when there are some, so the
+    # stores of clean folders keep their keys.
+    identity: list[object] = ["folder", files] + ([[item.name for item in skipped]] if skipped else [])
+    return Source("folder", str(root), digest(identity), load)
 
 
 def open_zip(path: Path, split: str = "train", source: str | None = None) -> Source:

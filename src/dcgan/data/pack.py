@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 from collections import deque
@@ -25,7 +26,7 @@ from ..fsutil import atomic_write
 from .base import Contents, Decoder, Skipped
 from .decode import dataset_pixel_limit, use_dataset_pixel_limit
 
-__all__ = ["PARALLEL_MIN_IMAGES", "pack_images", "write_skip_log"]
+__all__ = ["PARALLEL_MIN_IMAGES", "escape_field", "pack_images", "read_skip_log", "unescape_field", "write_skip_log"]
 
 PARALLEL_MIN_IMAGES = 2000  # decode in worker processes above this many files
 
@@ -221,8 +222,72 @@ def _truncate_rows(file: Path, rows: int) -> None:
         f.truncate(offset + int(np.prod(new_shape)) * dtype.itemsize)
 
 
+# Skip-log columns are escaped so that one skipped item is always one line of exactly two columns: a
+# file name may hold a tab or any line break `str.splitlines` knows (and could forge entries), bytes
+# that are not UTF-8 (unwritable as text), or invisible and direction-changing characters.
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape_char(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8 (os.fsdecode's surrogateescape): the byte
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x80:  # ASCII controls: the byte is the character
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def escape_field(text: str) -> str:
+    r"""One skip-log column: backslash escapes for every character that is not printable, and backslash.
+
+    ``\\`` ``\t`` ``\n`` ``\r`` as usual; ``\xNN`` is byte NN of the name (an ASCII control, or a byte
+    that is not UTF-8); ``\uNNNN`` / ``\UNNNNNNNN`` any other non-printable character (line and paragraph
+    separators, format and direction controls, non-breaking spaces). A leading ``#`` becomes ``\x23``
+    (lines starting with ``#`` are comments). Printable text, non-ASCII letters included, stays as it is.
+    """
+    escaped = "".join(char if char.isprintable() and char != "\\" else _escape_char(char) for char in text)
+    return "\\x23" + escaped[1:] if escaped.startswith("#") else escaped
+
+
+_UNESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[\\tnr])")
+
+
+def unescape_field(text: str) -> str:
+    """The inverse of `escape_field` (bytes that are not UTF-8 come back as surrogate escapes, like os.fsdecode)."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code[0] == "x":
+            byte = int(code[1:], 16)
+            return chr(byte) if byte < 0x80 else chr(0xDC00 + byte)
+        if code[0] in "uU":
+            return chr(int(code[1:], 16))
+        return {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}[code]
+
+    return _UNESCAPE.sub(one, text)
+
+
+SKIP_LOG_HEADER = "# files that could not be used: <name>\t<reason> (backslash-escaped, see dcgan.data.store)\n"
+
+
 def write_skip_log(file: Path, skipped: list[Skipped]) -> None:
-    """Write a skip log: a comment line, then ``<name>`` TAB ``<reason>`` per skipped item (UTF-8)."""
-    lines = ["# files that could not be used: <name>\t<reason>\n"]
-    lines += [f"{item.name}\t{item.reason}\n" for item in skipped]
+    """Write a skip log: a comment line, then ``<name>`` TAB ``<reason>`` per skipped item (UTF-8).
+
+    Both columns go through `escape_field`, so a file named ``a.png\\nfake.png\\tbroken`` is one line
+    and cannot forge a second entry.
+    """
+    lines = [SKIP_LOG_HEADER]
+    lines += [f"{escape_field(item.name)}\t{escape_field(item.reason)}\n" for item in skipped]
     atomic_write(file, "".join(lines))
+
+
+def read_skip_log(file: Path) -> list[Skipped]:
+    """The items of a skip log written by `write_skip_log`, names and reasons unescaped."""
+    items = []
+    for line in file.read_text(encoding="utf-8").split("\n"):
+        if line and not line.startswith("#"):
+            name, _, reason = line.partition("\t")
+            items.append(Skipped(unescape_field(name), unescape_field(reason)))
+    return items

@@ -16,6 +16,7 @@ key); the expensive part happens in `Source.load`, which the store calls only wh
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import DataError
@@ -32,19 +33,38 @@ def open_source(source: str, split: str, cache_dir: Path, progress: bool = True)
     """Resolve SOURCE (see the module docstring) and open it for `split` (train/val/test/all).
 
     `cache_dir` is where Fashion-MNIST downloads go and where the name ``celeba`` is also looked up.
+    A SOURCE that cannot be read at all (a folder without permission on the way) is a `DataError`.
     """
     if split not in SPLITS:
         raise DataError(f"--split {split}: unknown split; choose one of {', '.join(SPLITS)}")
+    if not source.strip():
+        # Path("") is the working directory: an unset variable in `--data "$DIR"` would pack whatever is there.
+        raise DataError(f"--data {source!r}: empty SOURCE; give a folder, .zip, CelebA root or a dataset name")
+    if "\0" in source:  # only reachable through a config file; os functions raise ValueError on it
+        raise DataError(f"--data {source!r}: a path cannot contain a NUL character")
+    try:
+        return _open(source, split, cache_dir, progress)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else source
+        raise DataError(f"--data {source}: cannot read {where} ({exc.strerror or exc})") from None
+
+
+def _open(source: str, split: str, cache_dir: Path, progress: bool) -> Source:
     if source == "synthetic":
         return open_synthetic(split)
     if source == "fashion-mnist":
         return open_fashion_mnist(split, cache_dir, progress=progress)
     if source == "celeba":
         return open_celeba(find_celeba(cache_dir), split, source=source)
-    path = Path(source).expanduser()
+    try:
+        path = Path(source).expanduser()
+    except RuntimeError:  # '~name' of a user that does not exist
+        raise DataError(f"--data {source}: cannot expand {source.split('/')[0]!r} (no such user)") from None
     if not path.exists():
         raise DataError(f"--data {source}: no such file or folder")
     if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):  # else the error would name the first file looked for
+            raise DataError(f"--data {source}: cannot read folder {path} (permission denied)")
         if idx_files(path):
             return open_idx(path, split, source=source)
         if celeba_layout(path) is not None:
@@ -58,10 +78,16 @@ def open_source(source: str, split: str, cache_dir: Path, progress: bool = True)
 
 
 def source_channels(source: str) -> int:
-    """The channels a SOURCE has natively: 1 for Fashion-MNIST (the name or a folder of IDX files), else 3."""
+    """The channels a SOURCE has natively: 1 for Fashion-MNIST (the name or a folder of IDX files), else 3.
+
+    Never raises: a SOURCE that cannot be looked at says 3 here, and `open_source` names the problem.
+    """
     if source == "fashion-mnist":
         return 1
-    path = Path(source).expanduser()
-    if source not in ("synthetic", "celeba") and path.is_dir() and idx_files(path):
-        return 1
-    return 3
+    if source in ("synthetic", "celeba") or not source.strip() or "\0" in source:
+        return 3
+    try:
+        path = Path(source).expanduser()
+        return 1 if path.is_dir() and idx_files(path) else 3
+    except (OSError, RuntimeError):  # no permission on the way; '~user' of an unknown user
+        return 3

@@ -1,12 +1,21 @@
-"""The packed store: a source decoded once into one uint8 array on disk, memory-mapped, cached.
+r"""The packed store: a source decoded once into one uint8 array on disk, memory-mapped, cached.
 
 Layout of a store directory ``<cache>/stores/<kind>-<size>px-c<channels>-<split>-<key16>/``::
 
     images.npy       uint8 (N, C, size, size), C-order; opened with mmap_mode="r"
     labels.npy       int64 (N,)       when the source has class labels (Fashion-MNIST, synthetic)
     attributes.npy   int8 (N, A)      when the source has attributes (CelebA list_attr_celeba.txt)
-    skipped.txt      "<name>\t<reason>" per file that could not be decoded (only when some were)
+    skipped.txt      "<name>\t<reason>" per item that could not be used (only when some were)
     manifest.json    what was packed, from what, and the sha256 of images.npy
+
+skipped.txt is UTF-8 text: a first line starting with ``#``, then one line per skipped item, its
+name (path relative to the source, zip member, or a sub-folder that could not be listed, ending in
+``/``) and the reason, separated by one tab. Both columns are backslash-escaped
+(`dcgan.data.pack.escape_field`): ``\\`` ``\t`` ``\n`` ``\r``, ``\xNN`` for byte NN (controls and
+bytes that are not UTF-8), ``\uNNNN`` for other non-printable characters, and a leading ``#`` as
+``\x23``; so a file named "a.png<newline>fake.png<tab>broken" is one line and forges nothing.
+`dcgan.data.pack.read_skip_log` reads it back. A folder that could not be listed counts as one
+skipped item towards the refusal of a mostly unreadable source (its images cannot be counted).
 
 The key is a sha256 of the resolved source, its fingerprint (names, sizes, mtimes / CRCs), size,
 channels, split and limit, so a changed source gets a new store and the outdated one is removed.
@@ -106,7 +115,15 @@ def open_store(
         raise DataError(f"--channels {channels}: must be 1 or 3")
     if limit is not None and limit < 1:
         raise DataError(f"--limit {limit}: must be at least 1 (or omitted for all images)")
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    if cache_dir is not None and not str(cache_dir).strip():
+        # Path("") is the working directory: stores would silently land wherever the command ran.
+        raise DataError("--cache-dir '': empty path; name a folder (or leave it out for the default)")
+    try:
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    except RuntimeError:  # '~name' of a user that does not exist
+        raise DataError(f"--cache-dir {cache_dir}: cannot expand '~' (no such user)") from None
+    if os.path.isfile(cache):  # os.path.isfile never raises (a folder without permission on the way)
+        raise DataError(f"--cache-dir {cache}: is a file, not a folder; name a folder for the packed stores")
 
     # Resolve the source (cheap: lists and fingerprints it) and find its store.
     src = open_source(source, split, cache, progress=progress)
@@ -217,11 +234,11 @@ def _load_side(path: Path, expected: object, shape: tuple[int, ...] | None, dtyp
 
 
 def _reuse(path: Path) -> PackedStore | None:
-    if not path.is_dir():
+    if not os.path.isdir(path):  # never raises: a cache folder without permission reads as no store
         return None
     try:
         return _load(path)
-    except _Unusable as exc:
+    except (_Unusable, OSError) as exc:
         print(f"note: cached store {path} is unusable ({exc}); packing again", file=sys.stderr)
         return None
 
@@ -261,7 +278,13 @@ def _pack(
     try:
         # Decode every image into a temporary images.npy.
         started = time.monotonic()
-        contents = src.load()
+        try:
+            contents = src.load()
+        except OSError as exc:  # a list file or folder that became unreadable after listing
+            where = exc.filename or src.resolved
+            raise DataError(f"--data {source}: cannot read {where} ({exc.strerror or exc})") from None
+        if contents.count == 0 and not contents.pre_skipped:
+            raise DataError(f"--data {source}: the {split} split holds no images")
         capacity = contents.count if limit is None else min(limit, contents.count)
         kept, skipped, considered = pack_images(
             tmp / "images.npy", contents, capacity, size, channels, progress, src.kind
@@ -282,6 +305,9 @@ def _pack(
                     f"{len(skipped)} of {considered} files could not be read as images "
                     f"(over {MAX_SKIPPED_FRACTION:.0%})"
                 )
+            folders = sum(item.name.endswith("/") for item in skipped)  # only unlisted folders end in '/'
+            if folders:
+                problem += f"; {folders} of them are folders that could not be listed, each counted once"
             raise DataError(f"--data {source}: {problem}; see {failed_log} for each file and why")
 
         # Write the side arrays (rows of the images kept) and the manifest.
