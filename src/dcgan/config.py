@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,13 +55,17 @@ def setting(
     choices: tuple[Any, ...] | None = None,
     noun: str = "value",
     at_least: float | None = None,
+    at_most: float | None = None,
+    below: float | None = None,
     positive: bool = False,
 ) -> Any:
     """A config field: its default, its help text and the values it accepts (checked by `validate`).
 
-    choices: the allowed values (`noun` names them in the error); at_least: the smallest allowed
-    number; positive: the number must be > 0. A mutable default (a dict) is copied per instance."""
-    meta = {"help": help, "choices": choices, "noun": noun, "at_least": at_least, "positive": positive}
+    choices: the allowed values (`noun` names them in the error); at_least / at_most: the smallest and
+    largest allowed numbers; below: numbers must be smaller; positive: the number must be > 0. Floats
+    must be finite. A mutable default (a dict) is copied per instance."""
+    meta = {"help": help, "choices": choices, "noun": noun, "at_least": at_least, "at_most": at_most, "below": below}
+    meta["positive"] = positive
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -79,12 +84,12 @@ class TrainConfig:
     arch: str = setting(
         "dcgan", "dcgan (S1), dcgan-fc (S4 variant: FC heads, no BN in D), mlp (S5)", choices=ARCHS, noun="architecture"
     )
-    z_dim: int = setting(100, "latent size", at_least=1)
+    z_dim: int = setting(100, "latent size", at_least=1, at_most=4096)
     z_dist: str = setting("normal", "normal: N(0, 1); uniform: U(-1, 1)", choices=Z_DISTS, noun="latent distribution")
-    g_channels: int = setting(64, "ngf: generator width at the last hidden layer", at_least=1)
-    d_channels: int = setting(64, "ndf: discriminator width at the first layer", at_least=1)
+    g_channels: int = setting(64, "ngf: generator width at the last hidden layer", at_least=1, at_most=4096)
+    d_channels: int = setting(64, "ndf: discriminator width at the first layer", at_least=1, at_most=4096)
     d_batchnorm: bool = setting(True, "BatchNorm in D (not on its first layer), as in S1")
-    mlp_hidden: int = setting(256, "hidden width of the MLP GAN (S5)", at_least=1)
+    mlp_hidden: int = setting(256, "hidden width of the MLP GAN (S5)", at_least=1, at_most=65536)
     init: str = setting(
         "dcgan", "dcgan: N(0, 0.02) conv, N(1, 0.02) BN; keras: Glorot uniform (S5)", choices=INITS, noun="init"
     )
@@ -99,8 +104,8 @@ class TrainConfig:
     augment: str = setting("", 'DiffAugment policy for D\'s inputs, e.g. color,translation,cutout ("": off)')
     lr_g: float = setting(2e-4, "generator learning rate (Adam)", positive=True)
     lr_d: float = setting(2e-4, "discriminator learning rate (Adam)", positive=True)
-    beta1: float = setting(0.5, "Adam beta1 (0.5 as in DCGAN)")
-    beta2: float = setting(0.999, "Adam beta2")
+    beta1: float = setting(0.5, "Adam beta1 (0.5 as in DCGAN)", at_least=0, below=1)
+    beta2: float = setting(0.999, "Adam beta2", at_least=0, below=1)
     batch_size: int = setting(128, "images per step", at_least=1)
     lr_scaling: str = setting(
         "none", "large batches: none, sqrt or linear: lr x (batch_size / 128)^(1/2 or 1)", choices=LR_SCALINGS
@@ -108,7 +113,7 @@ class TrainConfig:
     epochs: int = setting(5, "passes over the data", at_least=1)
 
     # Run control.
-    seed: int = setting(0, "random seed (same seed, same CPU: same weights)")
+    seed: int = setting(0, "random seed (same seed, same CPU: same weights)", at_least=0, at_most=2**32 - 1)
     device: str = setting("auto", "auto | cpu | cuda | cuda:N")
     amp: str = setting(
         "auto",
@@ -122,7 +127,7 @@ class TrainConfig:
         "rollback", "on NaN/inf: rollback (last checkpoint, half the learning rates), stop", choices=DIVERGENCE
     )
     log_every: int = setting(50, "steps between metrics.jsonl lines (and host reads of the losses)", at_least=1)
-    sample_grid: int = setting(64, "images in the fixed-noise grid saved after every epoch", at_least=1)
+    sample_grid: int = setting(64, "images in the fixed-noise grid saved after every epoch", at_least=1, at_most=1024)
     plot_every: int = setting(0, "steps between plot refreshes (0: at every epoch end)", at_least=0)
     keep_checkpoints: int = setting(3, "how many latest checkpoints to keep", at_least=1)
     checkpoint_minutes: float = setting(
@@ -224,8 +229,14 @@ def check_field(f: dataclasses.Field, value: Any) -> None:
         if isinstance(value, str):
             raise ConfigError(f"{flag}: unknown {meta['noun']} {value!r}; choose one of {', '.join(map(str, choices))}")
         raise ConfigError(f"{flag}: must be {' or '.join(map(str, choices))}, got {value}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{flag}: must be a finite number, got {value}")
     if meta.get("at_least") is not None and value < meta["at_least"]:
         raise ConfigError(f"{flag}: must be at least {meta['at_least']}, got {value}")
+    if meta.get("at_most") is not None and value > meta["at_most"]:
+        raise ConfigError(f"{flag}: must be at most {meta['at_most']}, got {value}")
+    if meta.get("below") is not None and not value < meta["below"]:
+        raise ConfigError(f"{flag}: must be below {meta['below']}, got {value}")
     if meta.get("positive") and not value > 0:
         raise ConfigError(f"{flag}: must be positive, got {value}")
 
@@ -352,9 +363,11 @@ def load_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{where}: cannot read it ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text; a config file is JSON or TOML") from None
     try:
         raw = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
-    except ValueError as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and TOMLDecodeError are ValueErrors
         raise ConfigError(f"{where}: not valid {p.suffix[1:].upper()}: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table of config fields at the top level")

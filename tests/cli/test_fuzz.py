@@ -94,58 +94,8 @@ EXPECT: dict[tuple[str, str, str], str] = {
     ("evaluate", "seed", "zero"): OK,
 }
 
-_NOT_FINITE = (
-    "src/dcgan/config.py: TrainConfig.validate lets a non-finite float through (`value < at_least` is False "
-    "for NaN; inf passes at_least/positive), --dry-run exits 0 and config.json would hold NaN/Infinity"
-)
-_BETAS = (
-    "src/dcgan/config.py: --beta1/--beta2 have no range; training dies in torch.optim.Adam with "
-    "'ValueError: Invalid beta parameter' (training/state.py:60); refuse outside [0, 1) in validate"
-)
-_NO_UPPER_BOUND = (
-    "src/dcgan/config.py: no upper bound, so 2**64 passes --dry-run and training dies in torch "
-    "(TypeError/ValueError 'Overflow when unpacking long long'), or, when the arch ignores it, trains"
-)
-
 #: Known tracebacks and missing checks in files this test does not own: (command, option, label) -> reason.
-XFAIL: dict[tuple[str, str, str], str] = {
-    ("generate", "out", "empty"): (
-        "src/dcgan/cli/generate.py: --out '' is accepted and the PNGs land in the working directory; refuse an "
-        "empty path"
-    ),
-    ("generate", "seed", "huge"): (
-        "src/dcgan/cli/generate.py: --seed is an unbounded int; 2**64 dies in torch.Generator.manual_seed "
-        "(sample.py:41, 'ValueError: Overflow when unpacking long long'); use click.IntRange(0, 2**63 - 1)"
-    ),
-    ("train", "seed", "huge"): (
-        "src/dcgan/config.py: --seed has no range; 2**64 dies in torch.manual_seed (training/state.py:46, "
-        "'ValueError: Overflow when unpacking long long')"
-    ),
-    **{("train", name, "huge"): _NO_UPPER_BOUND for name in ("z_dim", "g_channels", "d_channels", "mlp_hidden")},
-    ("train", "sample_grid", "huge"): _NO_UPPER_BOUND,
-    **{("train", name, label): _NOT_FINITE for name in ("gp_weight", "r1_gamma") for label in ("nan", "inf")},
-    **{("train", name, "inf"): _NOT_FINITE for name in ("lr_g", "lr_d")},
-    **{("train", "checkpoint_minutes", label): _NOT_FINITE for label in ("nan", "inf")},
-    **{("train", name, label): _BETAS for name in ("beta1", "beta2") for label in ("negative", "nan", "inf", "-inf")},
-    ("train", "config_file", "empty"): (
-        "src/dcgan/cli/train.py: `if config_file:` ignores --config '' (an unset variable in a script) and "
-        "trains on the defaults; refuse an empty path"
-    ),
-    ("train", "config-kind", "json-binary"): (
-        "src/dcgan/config.py:352 load_config_file: read_text raises UnicodeDecodeError (a ValueError, not an "
-        "OSError) for a file that is not UTF-8"
-    ),
-    ("train", "config-kind", "toml-binary"): (
-        "src/dcgan/config.py:352 load_config_file: read_text raises UnicodeDecodeError for a file that is not UTF-8"
-    ),
-    ("train", "config-kind", "json-deeply-nested"): (
-        "src/dcgan/config.py:356 load_config_file: json.loads raises RecursionError on deep nesting; catch it"
-    ),
-    ("train", "config-kind", "toml-deeply-nested"): (
-        "src/dcgan/config.py:356 load_config_file: tomllib.loads raises RecursionError on deep nesting; catch it"
-    ),
-    ("train", "config-kind", "json-infinite-rate"): _NOT_FINITE + " (1e999 in JSON is inf)",
-}
+XFAIL: dict[tuple[str, str, str], str] = {}  # cases known to fail, each with where and why (none now)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,7 +51,13 @@ def write_failed(e: OSError, what: str, written: int, out: str) -> DcganError:
     default=None,
     help=f"Also write the images (the first {GRID_MAX} at most) as one grid PNG here.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same images (whatever --batch-size).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Same seed, same images (whatever --batch-size).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Images in memory at a time."
@@ -61,6 +67,10 @@ def generate(
     run: str, num: int, out: str, grid: str | None, seed: int, device: str, batch_size: int, no_progress: bool
 ) -> None:
     """Write NUM generated images from RUN (a run directory or a checkpoint file) as PNG files."""
+    if not out.strip():
+        raise click.BadParameter(
+            "give a folder for the images (an empty path would write into the working directory)", param_hint="--out"
+        )
     check_writable(Path(out), "--out", folder=True)
     if grid:
         check_writable(Path(grid), "--grid", folder=False)

@@ -144,7 +144,7 @@ def train(
     """Train a generator on --data and write everything into the run directory --out."""
     from ..config import load_config_file, resolve_config
 
-    if config_file:
+    if config_file is not None:
         file_preset, file_values = load_config_file(config_file)
         preset = preset or file_preset
         overrides = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}

@@ -20,6 +20,7 @@ from .. import checkpoint as ckpt
 from ..config import TrainConfig
 from ..device import amp_dtype, memory_format
 from ..ema import EMA
+from ..errors import CheckpointError
 from ..models import build_models
 
 
@@ -118,19 +119,26 @@ class TrainState:
         ckpt.load_state(self.discriminator, ck.state("D"), "discriminator", ck.path)
         if self.ema is not None:
             self.ema.load_state_dict(ck.state("G_ema") or ck.state("G"))
-        self.opt_g.load_state_dict(ck.optimizer_state("optG"))
-        self.opt_d.load_state_dict(ck.optimizer_state("optD"))
         rng = ck.state("rng")
-        self.z_rng.set_state(rng["z"])
-        torch.set_rng_state(rng["torch"])
-        aug_key = "aug_cuda" if self.device.type == "cuda" else "aug"
-        if aug_key in rng:
-            self.aug_rng.set_state(rng[aug_key])
+        if "z" not in rng or "torch" not in rng:
+            raise CheckpointError(f"{ck.path}: damaged checkpoint (no random-stream state); use another checkpoint")
+        try:
+            self.opt_g.load_state_dict(ck.optimizer_state("optG"))
+            self.opt_d.load_state_dict(ck.optimizer_state("optD"))
+            self.z_rng.set_state(rng["z"])
+            torch.set_rng_state(rng["torch"])
+            aug_key = "aug_cuda" if self.device.type == "cuda" else "aug"
+            if aug_key in rng:
+                self.aug_rng.set_state(rng[aug_key])
+        except (ValueError, KeyError, RuntimeError, TypeError) as e:
+            raise CheckpointError(
+                f"{ck.path}: damaged optimiser or random-stream state ({e}); use another checkpoint"
+            ) from e
         m = ck.meta
         restored = Counters(
             step=m["step"],
             epoch=m["epoch"],
-            batch_index=m["extra"]["batch_index"],
+            batch_index=m["extra"].get("batch_index", 0),
             images_seen=m["images_seen"],
             rollbacks=m["extra"].get("rollbacks", 0),
             train_seconds=float(m["extra"].get("train_seconds", 0.0)),
