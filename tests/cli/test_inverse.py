@@ -197,3 +197,25 @@ def test_every_bad_input_is_one_line(cli, tiny_run: Path, tmp_path: Path):
             args = [*args, "--out", out]
         code, _, stderr = cli(*args)
         one_line_error(code, stderr, needle)
+
+
+def test_ctrl_c_keeps_the_images_already_written(cli, tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        photo(folder / f"p{i}.png", size=(32, 32), seed=i)
+    real, calls = inverse.project, []
+
+    def interrupted_on_the_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inverse, "project", interrupted_on_the_second_batch)
+    out = tmp_path / "out"
+    code, _, _ = cli(
+        "project", str(tiny_run), "--image", str(folder), "--steps", "2", "--batch-size", "1", "--out", str(out)
+    )
+    assert code == 130
+    assert sorted(p.name for p in out.iterdir()) == ["p0.latent.npy", "p0.reconstruction.png", "p0.target.png"]

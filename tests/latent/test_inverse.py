@@ -118,3 +118,15 @@ def test_inpaint_returns_candidates_best_first():
     assert c.images.shape == (2, 3, 1, 28, 28) and c.latents.shape == (2, 3, model.config.z_dim)
     assert (np.diff(c.losses, axis=1) >= 0).all()
     assert c.blend == "feather"
+
+
+def test_the_holes_own_pixels_never_reach_the_output():
+    model = trained()
+    images = model.sample(2, seed=4)
+    hole = np.stack([np.pad(np.ones((10, 10), bool), 9)] * 2)
+    other = images.clone()
+    other[:, :, torch.from_numpy(hole[0])] = 255 - other[:, :, torch.from_numpy(hole[0])]  # change only the hole
+    for method in ["feather"] + (["poisson"] if inverse.opencv_available() else []):
+        a = inverse.inpaint(model, images, hole, steps=3, candidates=2, blend_method=method)
+        b = inverse.inpaint(model, other, hole, steps=3, candidates=2, blend_method=method)
+        assert torch.equal(a.images, b.images) and np.array_equal(a.losses, b.losses)

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from .generate import check_writable
+from .generate import check_writable, write_failed
 
 # Options every command shares.
 _COMMON = [
@@ -99,6 +99,8 @@ def _run_batches(
             for batch in _batches(items, batch_size):
                 work(batch, lambda n, k=len(batch): bar.update(n * k))
                 done += len(batch)
+    except OSError as e:  # a full disk, a folder made read-only meanwhile: one line, the finished images stay
+        raise write_failed(e, f"--out {out}", done, out) from e
     except KeyboardInterrupt:
         click.echo(f"interrupted: the results of {done} of {len(items)} images are in {out}", err=True)
         sys.exit(130)  # as the command group does for Ctrl+C

@@ -116,7 +116,7 @@ def mask_from_file(path: str | Path, image: LoadedImage) -> np.ndarray:
     try:
         with Image.open(path) as img:
             hole = np.asarray(img.convert("L")) >= 128
-    except OSError as e:
+    except (OSError, Image.DecompressionBombError) as e:
         raise DcganError(f"--mask {path}: cannot be read ({e})") from e
     if (hole.shape[1], hole.shape[0]) != image.original_size:
         w, h = image.original_size
@@ -353,8 +353,12 @@ def poisson_blend(known: np.ndarray, generated: np.ndarray, region: np.ndarray) 
 
 
 def blend(known: np.ndarray, generated: np.ndarray, hole: np.ndarray, method: str) -> np.ndarray:
-    """The generated hole in the known image (uint8 (C, S, S) each), changing only hole + seam band."""
+    """The generated hole in the known image (uint8 (C, S, S) each), changing only hole + seam band.
+
+    The hole's own pixels in `known` are never looked at: they are replaced by the generated ones first
+    (Poisson blending reads the destination's gradients at the region's edge, which would leak them)."""
     band = seam_band(known.shape[-1])
+    known = np.where(hole[None], generated, known)
     if method == "poisson":
         try:
             return poisson_blend(known, generated, dilate(hole, band))
