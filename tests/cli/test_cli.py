@@ -221,8 +221,11 @@ def test_existing_run_is_never_overwritten(trained_run: Path) -> None:
     assert {p.name: p.read_bytes() for p in list_checkpoints(trained_run)} == before
 
 
-def test_resume_without_checkpoint(tmp_path: Path) -> None:
-    one_line_error(dcgan("train", "--out", str(tmp_path / "new"), "--resume"), "--resume")
+def test_resume_without_checkpoint_starts_the_run(tmp_path: Path) -> None:
+    """--resume on a folder with nothing to resume starts the run (what a scheduler's requeue needs)."""
+    proc = dcgan("train", "--out", str(tmp_path / "new"), "--resume", "--data", "synthetic", "--max-steps", "1", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert list_checkpoints(tmp_path / "new")[-1].name == "ckpt-000000001.safetensors"
 
 
 def test_checkpoint_from_a_different_architecture(trained_run: Path, tmp_path: Path) -> None:

@@ -92,6 +92,9 @@ EXPECT: dict[tuple[str, str, str], str] = {
     ("evaluate", "cache_dir", "missing"): OK,
     ("evaluate", "cache_dir", "folder"): OK,
     ("evaluate", "seed", "zero"): OK,
+    ("arithmetic", "noise", "zero"): OK,
+    ("arithmetic", "seed", "zero"): OK,
+    ("arithmetic", "seed", "negative"): ANY,
 }
 
 #: Known tracebacks and missing checks in files this test does not own: (command, option, label) -> reason.
@@ -135,6 +138,9 @@ BASE = {
     "train": ((), ("--data", "synthetic", "--out", "{out}", "--dry-run", "--no-progress")),
     "generate": (("{run}",), ("--num", "2", "--out", "{out}")),
     "evaluate": (("{run}",), ("--metrics", "disc", "--num", "4", "--no-progress", "--cache-dir", "{cache}")),
+    "animate": (("{run}",), ("--out", "{out}.gif", "--no-progress")),
+    "interpolate": (("{run}",), ("--seeds", "1,2", "--steps", "2", "--out", "{out}.png", "--no-progress")),
+    "arithmetic": (("{run}",), ("--a", "1", "--b", "2", "--c", "3", "--out", "{out}.png")),
 }
 # evaluate's --real/--fake form (fid_fashion: a small network, fast on a CPU), for the options only it takes.
 REAL_FAKE = ((), ("--real", "{images}", "--fake", "{fakes}", "--metrics", "fid_fashion", "--num", "4", "--no-progress"))
