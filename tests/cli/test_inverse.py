@@ -219,3 +219,18 @@ def test_ctrl_c_keeps_the_images_already_written(cli, tiny_run: Path, tmp_path: 
     )
     assert code == 130
     assert sorted(p.name for p in out.iterdir()) == ["p0.latent.npy", "p0.reconstruction.png", "p0.target.png"]
+
+
+def test_non_finite_numbers_and_empty_paths_are_refused(cli, tiny_run: Path, tmp_path: Path):
+    image = str(photo(tmp_path / "x.png", size=(32, 32)))
+    out = str(tmp_path / "out")
+    for args, needle in (
+        (["project", str(tiny_run), "--image", image, "--lr", "nan", "--out", out], "--lr"),
+        (["project", str(tiny_run), "--image", image, "--feature-weight", "inf", "--out", out], "--feature-weight"),
+        (["inpaint", str(tiny_run), "--image", image, "--box", "0,0,4,4", "--prior-weight", "nan", "--out", out], "--prior-weight"),
+        (["project", str(tiny_run), "--image", "", "--out", out], "--image"),
+        (["outpaint", str(tiny_run), "--image", image, "--side", "top", "--out", ""], "--out"),
+    ):  # fmt: skip
+        code, _, stderr = cli(*args)
+        one_line_error(code, stderr, needle)
+    assert not (tmp_path / "out").exists()

@@ -11,6 +11,7 @@ says how); every image of a batch is written before the next batch starts, so Ct
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -21,15 +22,37 @@ import click
 
 from .generate import check_writable, write_failed
 
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Refuse nan and inf, which click's FloatRange lets through and which would turn every latent into nan."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value}: must be a finite number")
+    return value
+
+
+def not_empty(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse an empty path: it would mean the working directory."""
+    if not value.strip():
+        raise click.BadParameter("give a path (an empty one would mean the working directory)")
+    return value
+
+
 # Options every command shares.
 _COMMON = [
     click.argument("run", type=click.Path()),
-    click.option("--image", required=True, help="An image file, or a folder of images (each is processed)."),
-    click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for the results."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the starting latents."),
+    click.option(
+        "--image", required=True, callback=not_empty, help="An image file, or a folder of images (each is processed)."
+    ),
+    click.option(
+        "--out", type=click.Path(file_okay=False), required=True, callback=not_empty, help="Folder for the results."
+    ),
+    click.option(
+        "--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Seed of the starting latents."
+    ),
     click.option(
         "--lr",
         type=click.FloatRange(min=0, min_open=True),
+        callback=finite,
         default=0.05,
         show_default=True,
         help="Adam's step size on z.",
@@ -119,6 +142,7 @@ def _run_batches(
 @click.option(
     "--feature-weight",
     type=click.FloatRange(min=0),
+    callback=finite,
     default=1.0,
     show_default=True,
     help="Weight of the discriminator-feature loss (0: pixels only).",
@@ -235,6 +259,7 @@ _COMPLETION = [
     click.option(
         "--prior-weight",
         type=click.FloatRange(min=0),
+        callback=finite,
         default=0.01,
         show_default=True,
         help="Weight of the prior loss -log D(G(z)) (Yeh et al.'s lambda).",
