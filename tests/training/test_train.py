@@ -65,6 +65,10 @@ def test_run_directory_has_everything_the_published_systems_show(tmp_path: Path)
     assert grid.mode == "L"  # grayscale data, grayscale grid
     html = unescape((run / "report.html").read_text())
     assert html.count("data:image/png;base64,") >= 5 and "Loss_D" in html and '"size": 28' in html
+    # S1's progression: the per-epoch grids as an animation, shown in the report.
+    with Image.open(run / "progress.gif") as gif:
+        assert gif.n_frames == 2 and gif.size[0] == 2 * (4 * 30 + 2)  # scaled x2 at 28 px
+    assert "data:image/gif;base64," in html
     assert json.loads((run / "config.json").read_text())["size"] == 28
     # Checkpoints: safetensors with G, D, both optimisers, RNG and counters.
     cks = list_checkpoints(run)

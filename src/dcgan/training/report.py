@@ -18,8 +18,9 @@ def _img(path: Path, alt: str) -> str:
     if not path.exists():
         return ""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
+    mime = "image/gif" if path.suffix == ".gif" else "image/png"
     return (
-        f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+        f'<figure><img alt="{html.escape(alt)}" src="data:{mime};base64,{data}">'
         f"<figcaption>{html.escape(alt)}</figcaption></figure>"
     )
 
@@ -45,6 +46,7 @@ def write_report(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) -
     ]
     if samples:
         parts.append("<h2>Fixed-noise samples</h2>")
+        parts.append(_img(run.progress, "the fixed-noise grid over training (progress.gif)"))
         shown = samples if len(samples) <= 6 else samples[:: max(1, len(samples) // 5)] + [samples[-1]]
         for p in dict.fromkeys(shown):
             parts.append(_img(p, p.stem.replace("_", " ")))

@@ -52,6 +52,7 @@ class RunDir:
         self.plots = self.path / "plots"
         self.real_vs_fake = self.path / "real_vs_fake.png"
         self.report = self.path / "report.html"
+        self.progress = self.path / "progress.gif"
         self.lock_file = self.path / ".lock"
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from PIL import Image
 from ..device import device_name, precision_summary
 from ..errors import DcganError
 from ..io import atomic_save_png, make_grid, save_grid, side_by_side
+from ..latent.animation import progress_frames, save_animation
 from ..pixels import to_float
 from ..sample import sample_latents
 from .plots import plot_training
@@ -103,8 +104,12 @@ class Snapshots:
         real_grid = make_grid(store.images[: min(config.sample_grid, self.data.num_images)], nrow=self.nrow)
         both = side_by_side(real_grid, make_grid(self.fixed_samples(), nrow=self.nrow))
         image = Image.fromarray(both[:, :, 0] if both.shape[2] == 1 else both)
-        with self.writing("real_vs_fake.png and the report"):
+        with self.writing("real_vs_fake.png, the progress animation and the report"):
             atomic_save_png(image, self.run.real_vs_fake, {"Software": "dcgan", "dcgan:synthetic": "right half"})
+            if len(list(self.run.samples.glob("epoch_*.png"))) >= 2:  # S1's progression, as `dcgan animate` makes it
+                save_animation(
+                    progress_frames(self.run.path, scale=2 if config.size <= 32 else 1), self.run.progress, 4
+                )
             write_report(self.run, config.to_dict(), self.summary(log, best_key))
 
     def summary(self, log: MetricsLog, best_key: str) -> dict[str, Any]:
