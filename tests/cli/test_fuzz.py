@@ -95,6 +95,14 @@ EXPECT: dict[tuple[str, str, str], str] = {
     ("arithmetic", "noise", "zero"): OK,
     ("arithmetic", "seed", "zero"): OK,
     ("arithmetic", "seed", "negative"): ANY,
+    **{
+        (c, p, label): OK
+        for c in ("project", "inpaint", "outpaint")
+        for p, label in (("out", "missing"), ("out", "folder"), ("seed", "zero"), ("batch_size", "huge"))
+    },
+    ("project", "feature_weight", "zero"): OK,
+    ("inpaint", "prior_weight", "zero"): OK,
+    ("outpaint", "prior_weight", "zero"): OK,
 }
 
 #: Known tracebacks and missing checks in files this test does not own: (command, option, label) -> reason.
@@ -141,6 +149,42 @@ BASE = {
     "animate": (("{run}",), ("--out", "{out}.gif", "--no-progress")),
     "interpolate": (("{run}",), ("--seeds", "1,2", "--steps", "2", "--out", "{out}.png", "--no-progress")),
     "arithmetic": (("{run}",), ("--a", "1", "--b", "2", "--c", "3", "--out", "{out}.png")),
+    "project": (
+        ("{run}",),
+        ("--image", "{images}", "--steps", "1", "--restarts", "1", "--out", "{out}", "--no-progress"),
+    ),
+    "inpaint": (
+        ("{run}",),
+        (
+            "--image",
+            "{images}",
+            "--box",
+            "0,0,4,4",
+            "--steps",
+            "1",
+            "--candidates",
+            "1",
+            "--out",
+            "{out}",
+            "--no-progress",
+        ),
+    ),
+    "outpaint": (
+        ("{run}",),
+        (
+            "--image",
+            "{images}",
+            "--side",
+            "left",
+            "--steps",
+            "1",
+            "--candidates",
+            "1",
+            "--out",
+            "{out}",
+            "--no-progress",
+        ),
+    ),
 }
 # evaluate's --real/--fake form (fid_fashion: a small network, fast on a CPU), for the options only it takes.
 REAL_FAKE = ((), ("--real", "{images}", "--fake", "{fakes}", "--metrics", "fid_fashion", "--num", "4", "--no-progress"))

@@ -54,10 +54,23 @@ def main() -> None:
 # The subcommands, each in its own module (all torch-free at import, like this one).
 from .evaluate import evaluate  # noqa: E402
 from .generate import generate  # noqa: E402
+from .inverse import inpaint, outpaint, project  # noqa: E402
 from .latent import animate, arithmetic, interpolate  # noqa: E402
 from .train import prepare, presets, train  # noqa: E402
 
-for command in (presets, prepare, train, generate, evaluate, animate, interpolate, arithmetic):
+for command in (
+    presets,
+    prepare,
+    train,
+    generate,
+    evaluate,
+    animate,
+    interpolate,
+    arithmetic,
+    project,
+    inpaint,
+    outpaint,
+):
     main.add_command(command)
 
 
