@@ -173,7 +173,24 @@ def test_arithmetic_figure_holds_a_minus_b_plus_c_decoded(cli, varied: Path, tmp
     assert np.array_equal(cell(1, 2), G.sample(1, 6)[0, 0].numpy())  # group b's third member
     assert np.array_equal(cell(2, 3), to_uint8(G.generator(mean([7, 8, 9])[None]))[0, 0].numpy())
     assert not np.array_equal(cell(3, 1), cell(3, 0)) and not np.array_equal(cell(3, 2), cell(3, 1))
-    assert "Groups are seeds only" in cli("arithmetic", "--help")[1]
+    assert "folder of images that are projected" in " ".join(cli("arithmetic", "--help")[1].split())
+
+
+def test_arithmetic_groups_can_be_folders_of_images_projected_first(cli, varied: Path, tmp_path: Path) -> None:
+    """A group given as a folder of real images: each is projected, and the group's mean latent is theirs."""
+    G = load_generator(varied)
+    folder = tmp_path / "group_a"
+    folder.mkdir()
+    for seed in (1, 2):  # images the generator can make: projection can find them
+        Image.fromarray(G.sample(1, seed)[0, 0].numpy()).save(folder / f"seed{seed}.png")
+    out = tmp_path / "figure.png"
+    code, stdout, stderr = cli(
+        "arithmetic", str(varied), "--a", str(folder), "--b", "4", "--c", "7", "--project-steps", "5", "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert "--a: projected 2 image(s)" in stderr and str(folder) in stdout
+    figure = np.asarray(Image.open(out))
+    assert figure.shape[0] == 2 + 4 * 34  # rows a, b, c and the result
 
 
 def test_ctrl_c_writes_nothing(cli, tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -175,9 +175,18 @@ def interpolate(
 
 @click.command()
 @click.argument("run", type=click.Path())
-@click.option("--a", "a", required=True, help=f"Group a: {SEED_HELP}.")
-@click.option("--b", "b", required=True, help="Group b (subtracted): seeds, as --a.")
-@click.option("--c", "c", required=True, help="Group c (added): seeds, as --a.")
+@click.option(
+    "--a", "a", required=True, help=f"Group a: {SEED_HELP}; or an image or a folder of images, projected first."
+)
+@click.option("--b", "b", required=True, help="Group b (subtracted): seeds or images, as --a.")
+@click.option("--c", "c", required=True, help="Group c (added): seeds or images, as --a.")
+@click.option(
+    "--project-steps",
+    type=click.IntRange(1, 10_000),
+    default=200,
+    show_default=True,
+    help="Optimisation steps per image when a group is given as images.",
+)
 @click.option(
     "--num", type=click.IntRange(1, 64), default=1, show_default=True, help="Results: a - b + c, then perturbations."
 )
@@ -195,20 +204,31 @@ def interpolate(
 @SCALE
 @DEVICE
 def arithmetic(
-    run: str, a: str, b: str, c: str, num: int, noise: float, seed: int, out: str, scale: int, device: str
+    run: str,
+    a: str,
+    b: str,
+    c: str,
+    project_steps: int,
+    num: int,
+    noise: float,
+    seed: int,
+    out: str,
+    scale: int,
+    device: str,
 ) -> None:
     """Latent arithmetic as in Radford et al.: mean(a) - mean(b) + mean(c), decoded. The figure shows
-    each group's members and decoded mean in a row, then the results. Groups are seeds only for now
-    (folders of images to project into the latent space come later)."""
+    each group's members and decoded mean in a row, then the results. A group is a list of seeds, or an
+    image or folder of images that are projected into the latent space first (as `dcgan project` does)."""
     path = check_out(out, (".png",))
-    from ..latent.walks import parse_seeds
-
-    groups = [parse_seeds(text, flag) for text, flag in ((a, "--a"), (b, "--b"), (c, "--c"))]
     import math
+
+    from ..latent.walks import parse_seeds
 
     if not (math.isfinite(noise) and 0 <= noise <= 10):
         raise DcganError(f"--noise {noise}: choose a scale from 0 to 10")
 
+    import numpy as np
+    import torch
     from PIL import Image
 
     from ..device import resolve_device
@@ -217,10 +237,29 @@ def arithmetic(
     from ..latent.arithmetic import arithmetic_figure, latent_arithmetic
 
     model = load_generator(run, resolve_device(device))
+
+    def group(text: str, flag: str) -> list[int] | torch.Tensor:
+        if not Path(text).expanduser().exists():
+            return parse_seeds(text, flag)
+        from ..latent.inverse import load_images, project
+
+        images = load_images(Path(text).expanduser(), model.size, model.channels)
+        targets = torch.from_numpy(np.stack([im.pixels for im in images]))
+        result = project(model, targets, steps=project_steps, restarts=2, seed=seed)
+        click.echo(
+            f"{flag}: projected {len(images)} image(s) from {text} (loss {result.loss_after.mean():.4f})", err=True
+        )
+        return result.latents
+
     try:
+        groups = [group(text, flag) for text, flag in ((a, "--a"), (b, "--b"), (c, "--c"))]
         r = latent_arithmetic(model, *groups, num=num, noise=noise, seed=seed)
         figure = arithmetic_figure(r, scale=scale)
-        what = "a - b + c with " + ", ".join(f"{n}={','.join(map(str, g))}" for n, g in zip("abc", groups, strict=True))
+        named = [
+            text if isinstance(g, torch.Tensor) else ",".join(map(str, g))
+            for text, g in zip((a, b, c), groups, strict=True)
+        ]
+        what = "a - b + c with " + ", ".join(f"{n}={t}" for n, t in zip("abc", named, strict=True))
         atomic_save_png(
             Image.fromarray(figure[:, :, 0] if figure.shape[2] == 1 else figure), path, provenance(model, what)
         )

@@ -63,24 +63,25 @@ def perturbations(G: TrainedGenerator, num: int, noise: float, seed: int) -> tor
 
 def latent_arithmetic(
     G: TrainedGenerator,
-    a: Sequence[int],
-    b: Sequence[int],
-    c: Sequence[int],
+    a: Sequence[int] | torch.Tensor,
+    b: Sequence[int] | torch.Tensor,
+    c: Sequence[int] | torch.Tensor,
     num: int = 1,
     noise: float = 0.25,
     seed: int = 0,
 ) -> ArithmeticResult:
-    """mean(a) - mean(b) + mean(c) over the seeds' latents, decoded, plus `num - 1` results from the
-    result latent with small noise added (seeded by `seed`)."""
-    groups = [list(a), list(b), list(c)]
+    """mean(a) - mean(b) + mean(c) over the groups' latents, decoded, plus `num - 1` results from the
+    result latent with small noise added (seeded by `seed`). A group is a list of seeds (their first
+    latents) or a tensor of latents (N, z_dim), e.g. real images projected by `dcgan.latent.inverse.project`."""
+    groups = [g if isinstance(g, torch.Tensor) else list(g) for g in (a, b, c)]
     for name, group in zip(GROUPS, groups, strict=True):
-        if not group:
+        if len(group) == 0:
             raise DcganError(f"--{name}: give at least one seed")
     if not 1 <= num <= MAX_RESULTS:
         raise DcganError(f"--num {num}: choose 1 to {MAX_RESULTS} results")
     if not (np.isfinite(noise) and 0 <= noise <= 10):
         raise DcganError(f"--noise {noise}: choose a scale from 0 to 10")
-    members = [seed_latents(G, g) for g in groups]
+    members = [g.to(G.device, torch.float32) if isinstance(g, torch.Tensor) else seed_latents(G, g) for g in groups]
     means = torch.stack([m.mean(dim=0) for m in members])
     result = means[0] - means[1] + means[2]
     latents = result[None] + perturbations(G, num, noise, seed)
