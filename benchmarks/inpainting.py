@@ -14,7 +14,8 @@ test images at 28 px (a fixed random subset, --seed):
   JSON says which), and realism as the domain FID (`fid_fashion`) of the completed images against the
   test split (the originals' own domain FID is the floor at the same count: with a few hundred images
   FID is biased upwards, so compare rows with each other, not with published FIDs);
-- projection: PSNR/SSIM of the reconstructions of the same images and seconds per batch of 64.
+- projection: PSNR/SSIM of the reconstructions of --projection-num test images (the inpainting ones first) and
+  seconds per batch of 64.
 
     python benchmarks/inpainting.py --figures docs/inverse    # ~5 minutes on a 2-core CPU
     python benchmarks/inpainting.py --run runs/fashion --num 1000 --steps 300
@@ -128,6 +129,7 @@ def main() -> None:
     ap.add_argument("--run", help="a trained Fashion-MNIST run (28 px gray); default: train one here")
     ap.add_argument("--train-seconds", type=float, default=120.0)
     ap.add_argument("--num", type=int, default=64, help="held-out test images")
+    ap.add_argument("--projection-num", type=int, default=None, help="test images to project (default: --num)")
     ap.add_argument("--steps", type=int, default=100, help="Adam steps on z")
     ap.add_argument("--candidates", type=int, default=2, help="inpainting candidates (the best is scored)")
     ap.add_argument("--restarts", type=int, default=2, help="projection restarts")
@@ -199,20 +201,30 @@ def main() -> None:
         figure_rows += [masked] + [done[:show] for done in fills.values()]
         print(f"{task}: done", file=sys.stderr)
 
-    # Projection: reconstructions of the same images, and the time of one batch of 64.
+    # Projection: reconstructions of --projection-num test images (the first --num are the inpainting ones),
+    # and the time of one batch of 64.
+    pnum = args.projection_num or args.num
+    more = np.setdiff1d(np.arange(len(test)), idx)
+    extra = np.sort(rng.choice(more, max(0, pnum - args.num), replace=False))
+    truth_p = np.concatenate(
+        [truth[:pnum], np.stack([np.asarray(test.images[i]) for i in extra]).astype(np.uint8)]
+        if len(extra)
+        else [truth[:pnum]]
+    )
     t0 = time.perf_counter()
     recon = []
     batch_seconds = []
-    for b in range(0, args.num, 64):
+    for b in range(0, pnum, 64):
         t1 = time.perf_counter()
         p = project(
-            model, torch.from_numpy(truth[b : b + 64]), steps=args.steps, restarts=args.restarts, seed=args.seed
+            model, torch.from_numpy(truth_p[b : b + 64]), steps=args.steps, restarts=args.restarts, seed=args.seed
         )
         batch_seconds.append((time.perf_counter() - t1, len(p.images)))
         recon.append(p.images.numpy())
     recon_all = np.concatenate(recon)
     full = np.ones((28, 28), bool)
-    proj = dict(hole_scores(recon_all, truth, full), fid_fashion=domain_fid(test, recon_all, args.fid_real))
+    proj = dict(hole_scores(recon_all, truth_p, full), fid_fashion=domain_fid(test, recon_all, args.fid_real))
+    proj["num_images"] = pnum
     full_batches = [s for s, n in batch_seconds if n == 64]
     proj["seconds_per_batch_of_64"] = float(np.mean(full_batches)) if full_batches else None
     proj["steps"], proj["restarts"] = args.steps, args.restarts
@@ -222,10 +234,10 @@ def main() -> None:
         import skimage
 
         ssim_impl = f"scikit-image {skimage.__version__} structural_similarity (win 7, data range 255)"
-        own = ssim_map_own(truth[0, 0], recon_all[0, 0])
+        own = ssim_map_own(truth_p[0, 0], recon_all[0, 0])
         from skimage.metrics import structural_similarity
 
-        ref = structural_similarity(truth[0, 0], recon_all[0, 0], win_size=7, data_range=255, full=True)[1]
+        ref = structural_similarity(truth_p[0, 0], recon_all[0, 0], win_size=7, data_range=255, full=True)[1]
         results["ssim_own_vs_skimage_max_abs_diff"] = float(np.abs(own - ref).max())
     except ImportError:
         pass
@@ -253,7 +265,8 @@ def main() -> None:
     print(f"{'projection':<22} {'ours':<22} {proj['psnr']:>8.2f} {proj['ssim']:>6.3f} {proj['fid_fashion']:>11.3f}")
     print(f"{'originals':<22} {'':<22} {'':>8} {'':>6} {floor:>11.3f}")
     print(
-        f"projection: {proj['seconds_per_batch_of_64']} s per batch of 64 ({args.steps} steps, {args.restarts} restarts)"
+        f"projection of {pnum} images: {proj['seconds_per_batch_of_64']} s per batch of 64 ({args.steps} steps, "
+        f"{args.restarts} restarts)"
     )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -261,7 +274,7 @@ def main() -> None:
         fig = Path(args.figures)
         fig.mkdir(parents=True, exist_ok=True)
         save_grid(np.concatenate(figure_rows), fig / "inpainting.png", nrow=show, scale=3)
-        save_grid(np.concatenate([truth[:show], recon_all[:show]]), fig / "projection.png", nrow=show, scale=3)
+        save_grid(np.concatenate([truth_p[:show], recon_all[:show]]), fig / "projection.png", nrow=show, scale=3)
     print(f"wrote {args.json}")
 
 

@@ -40,3 +40,12 @@ def test_metrics_log_appends_rewinds_and_skips_a_torn_last_line(tmp_path: Path) 
     assert [r["step"] for r in log.records] == [1, 2, 3]
     assert [json.loads(line)["step"] for line in log.path.read_text().splitlines()] == [1, 2, 3]
     assert log.best("fid") == {"step": 2, "fid": 30.0}
+
+
+def test_every_file_a_run_writes_is_one_a_run_may_hold(tmp_path: Path) -> None:
+    """RUN_ENTRIES decides what is a run (and never written into otherwise): it must name every path RunDir has."""
+    from dcgan.training.rundir import RUN_ENTRIES
+
+    run = RunDir(tmp_path / "run")
+    paths = [v for v in vars(run).values() if isinstance(v, Path) and v != run.path]
+    assert paths and {p.relative_to(run.path).parts[0] for p in paths} <= RUN_ENTRIES

@@ -34,6 +34,7 @@ RUN_ENTRIES = frozenset(
         "plots",
         "real_vs_fake.png",
         "report.html",
+        "progress.gif",
         ckpt.CHECKPOINTS_DIR,
         ".lock",
         ".write-test",
