@@ -7,7 +7,9 @@ and leaves any older file of that name intact.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -53,6 +55,17 @@ def provenance(model, what: str) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def writing_to(path: Path) -> Iterator[None]:
+    """Ctrl+C leaves nothing half-written (the one file is written atomically at the end); a failed write is one line."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupted(path)
+    except OSError as e:
+        raise write_failed(e, path) from e
+
+
 def interrupted(out: Path) -> None:
     click.echo(f"interrupted: nothing written to {out}", err=True)
     sys.exit(130)  # as the command group does for Ctrl+C
@@ -81,14 +94,10 @@ def animate(run: str, out: str, fps: int, scale: int, no_progress: bool) -> None
     from tqdm import tqdm
 
     total = len(epoch_grids(run))
-    try:
+    with writing_to(path):
         with tqdm(total=total, unit="frame", desc="animate", file=sys.stderr, disable=no_progress) as bar:
             frames = progress_frames(run, scale=scale, progress=bar.update)
         save_animation(frames, path, fps=fps)
-    except KeyboardInterrupt:
-        interrupted(path)
-    except OSError as e:
-        raise write_failed(e, path) from e
     click.echo(f"wrote {path}: {len(frames)} epochs at {fps} frames per second")
 
 
@@ -158,7 +167,7 @@ def interpolate(
     z = grid_latents(model, stops, grid, mode) if grid else walk_latents(model, stops, steps, mode)
     used = mode or ("lerp" if model.config.z_dist == "uniform" else "slerp")
     what = f"{'grid ' + str(grid) + 'x' + str(grid) if grid else 'walk'} through seeds {','.join(map(str, stops))}"
-    try:
+    with writing_to(path):
         with tqdm(total=len(z), unit="frame", desc="interpolate", file=sys.stderr, disable=no_progress) as bar:
             images = decode(model, z, progress=bar.update)
         if path.suffix.lower() == ".png":
@@ -166,10 +175,6 @@ def interpolate(
         else:
             order = snake(grid) if grid else range(len(images))
             save_animation(frames_of(images[list(order)], scale), path, fps=fps)
-    except KeyboardInterrupt:
-        interrupted(path)
-    except OSError as e:
-        raise write_failed(e, path) from e
     click.echo(f"wrote {path}: {len(images)} frames, {what} ({used})")
 
 
@@ -251,7 +256,7 @@ def arithmetic(
         )
         return result.latents
 
-    try:
+    with writing_to(path):
         groups = [group(text, flag) for text, flag in ((a, "--a"), (b, "--b"), (c, "--c"))]
         r = latent_arithmetic(model, *groups, num=num, noise=noise, seed=seed)
         figure = arithmetic_figure(r, scale=scale)
@@ -263,8 +268,4 @@ def arithmetic(
         atomic_save_png(
             Image.fromarray(figure[:, :, 0] if figure.shape[2] == 1 else figure), path, provenance(model, what)
         )
-    except KeyboardInterrupt:
-        interrupted(path)
-    except OSError as e:
-        raise write_failed(e, path) from e
     click.echo(f"wrote {path}: {what}, {num} result{'s' if num > 1 else ''}")

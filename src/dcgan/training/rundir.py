@@ -86,7 +86,7 @@ class RunDir:
         """The recipe a resume continues: the newest readable checkpoint's config, else config.json."""
         for path in reversed(self.checkpoints()):
             try:
-                return ckpt.read_checkpoint(path).config
+                return ckpt.read_checkpoint(path, prefixes=()).config  # the header only: no tensors
             except CheckpointError:
                 continue
         return self.read_config()
