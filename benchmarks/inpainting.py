@@ -116,6 +116,17 @@ def domain_fid(store: Any, images: np.ndarray, num_real: int) -> float:
     return float(compute_metrics(ctx, ("fid_fashion",))["fid_fashion"])
 
 
+def inception_fid_kid(store: Any, images: np.ndarray, num_real: int) -> dict[str, float]:
+    """FID and KID (TF-Inception) of `images` against `num_real` test images (cached after the first call).
+    With a few dozen images FID is strongly biased upwards: compare methods at equal counts; KID is unbiased."""
+    from dcgan.metrics.context import MetricContext
+    from dcgan.metrics.registry import compute_metrics
+
+    ctx = MetricContext(store, num_real, fake_images=torch.from_numpy(images), progress=False)
+    values = compute_metrics(ctx, ("fid", "kid"))
+    return {"fid": float(values["fid"]), "kid": float(values["kid"])}
+
+
 def train_generator(seconds: float, work: Path) -> Path:
     from dcgan import resolve_config, train
 
@@ -134,6 +145,9 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=2, help="inpainting candidates (the best is scored)")
     ap.add_argument("--restarts", type=int, default=2, help="projection restarts")
     ap.add_argument("--fid-real", type=int, default=10_000, help="test images for the domain-FID reference")
+    ap.add_argument(
+        "--inception-real", type=int, default=1000, help="test images for the Inception FID/KID reference (0: skip)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--json", default="benchmarks/results/inpainting.json")
@@ -170,6 +184,7 @@ def main() -> None:
     figure_rows: list[np.ndarray] = []
     show = min(8, args.num)
     floor = domain_fid(test, truth, args.fid_real)
+    floor_inception = inception_fid_kid(test, truth, args.inception_real) if args.inception_real else {}
     for task, (kind, fraction) in HOLES.items():
         hole = hole_mask(kind, fraction)
         rows: dict[str, Any] = {}
@@ -194,6 +209,8 @@ def main() -> None:
                 fills[{"ns": "navier-stokes"}.get(method, method)] = done
         for name, done in fills.items():
             rows[name] = dict(hole_scores(done, truth, hole), fid_fashion=domain_fid(test, done, args.fid_real))
+            if args.inception_real:
+                rows[name].update(inception_fid_kid(test, done, args.inception_real))
         rows[next(iter(fills))]["seconds"] = ours_seconds
         results["tasks"][task] = {"hole_pixels": int(hole.sum()), "methods": rows}
         masked = truth[:show].copy()
@@ -244,6 +261,8 @@ def main() -> None:
     results.update(
         projection=proj,
         originals_fid_fashion=floor,
+        originals_inception=floor_inception,
+        inception_real=args.inception_real,
         num_images=args.num,
         fid_real=args.fid_real,
         steps=args.steps,
@@ -258,12 +277,14 @@ def main() -> None:
         machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
         command=" ".join(["python", *sys.argv]),
     )
-    print(f"\n{'task':<22} {'method':<22} {'PSNR dB':>8} {'SSIM':>6} {'fid_fashion':>11}")
+    print(f"\n{'task':<22} {'method':<22} {'PSNR dB':>8} {'SSIM':>6} {'fid_fashion':>11} {'FID':>7} {'KID':>7}")
     for task, r in results["tasks"].items():
         for name, m in r["methods"].items():
-            print(f"{task:<22} {name:<22} {m['psnr']:>8.2f} {m['ssim']:>6.3f} {m['fid_fashion']:>11.3f}")
+            inc = f" {m['fid']:>7.1f} {m['kid']:>7.4f}" if "fid" in m else ""
+            print(f"{task:<22} {name:<22} {m['psnr']:>8.2f} {m['ssim']:>6.3f} {m['fid_fashion']:>11.3f}{inc}")
     print(f"{'projection':<22} {'ours':<22} {proj['psnr']:>8.2f} {proj['ssim']:>6.3f} {proj['fid_fashion']:>11.3f}")
-    print(f"{'originals':<22} {'':<22} {'':>8} {'':>6} {floor:>11.3f}")
+    inc = f" {floor_inception['fid']:>7.1f} {floor_inception['kid']:>7.4f}" if floor_inception else ""
+    print(f"{'originals':<22} {'':<22} {'':>8} {'':>6} {floor:>11.3f}{inc}")
     print(
         f"projection of {pnum} images: {proj['seconds_per_batch_of_64']} s per batch of 64 ({args.steps} steps, "
         f"{args.restarts} restarts)"
