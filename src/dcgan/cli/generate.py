@@ -109,6 +109,8 @@ def generate(
                     written += 1
                 bar.update(len(batch))
     except KeyboardInterrupt:
+        if (Path(out) / f"seed{seed}_{written:06d}.png").exists():  # renamed into place just before Ctrl+C came
+            written += 1
         click.echo(f"interrupted: {written} complete images in {out} (seed {seed}, from index 0)", err=True)
         sys.exit(130)  # as the command group does for Ctrl+C (click.exceptions.Exit would end with status 0)
     if grid:
