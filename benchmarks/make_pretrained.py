@@ -1,0 +1,89 @@
+"""Build the pretrained model shipped in the package (src/dcgan/pretrained_files/NAME/) from a training run.
+
+The one reproducible path:
+
+    dcgan train --preset fashion-best --out runs/pretrained-fashion --seed 0
+    python3 benchmarks/make_pretrained.py --run runs/pretrained-fashion
+
+It measures FID with the project's evaluator (`dcgan evaluate RUN --metrics fid --num 10000`: 10,000
+generated images against the 10,000 Fashion-MNIST test images, TF-Inception, plus the domain FID), exports
+the generator with `dcgan export --format hf`, adds the training command, torch version and measured
+metrics to its model card (card.json, README.md) and replaces the packaged folder. `--evaluation FILE`
+(repeatable) uses evaluation JSON written earlier by `dcgan evaluate RUN --json FILE` for the same
+checkpoint instead: the first is the card's `evaluation`, the others `evaluation_2`, ...; all are saved
+together in --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = "dcgan train --preset fashion-best --out runs/pretrained-fashion --seed 0"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="runs/pretrained-fashion", help="the finished training run")
+    ap.add_argument("--name", default="fashion", help="the model's name (dcgan.pretrained.PRETRAINED)")
+    ap.add_argument("--command", default=COMMAND, help="the exact command that trained --run")
+    ap.add_argument("--note", default=None, help="how the run was actually made, when it differs from --command")
+    ap.add_argument("--evaluation", action="append", help="a `dcgan evaluate --json` file of this run (repeatable)")
+    ap.add_argument("--num", type=int, default=10000, help="images per set for FID (without --evaluation)")
+    ap.add_argument("--json", default="benchmarks/results/pretrained_fashion.json", help="the evaluations, as JSON")
+    args = ap.parse_args()
+
+    import torch
+
+    from dcgan import load_generator
+    from dcgan.card import evaluation_metrics
+    from dcgan.export import export_generator, write_card
+    from dcgan.metrics.evaluate import evaluate_run, write_json
+
+    if args.evaluation:
+        evaluations = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.evaluation]
+    else:
+        started = time.perf_counter()
+        evaluations = [evaluate_run(args.run, metrics="fid", num=args.num, split="test", device="cpu", seed=0)]
+        print(f"evaluated in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    model = load_generator(args.run)
+    for evaluation in evaluations:
+        if str(evaluation.get("checkpoint", "")).startswith(str(ROOT) + "/"):  # no local absolute paths
+            evaluation["checkpoint"] = str(Path(evaluation["checkpoint"]).relative_to(ROOT))
+        if evaluation.get("step") != model.step:
+            sys.exit(f"error: an evaluation is of step {evaluation.get('step')}, the run's checkpoint of {model.step}")
+    write_json({"command": args.command, "evaluations": evaluations}, ROOT / args.json)
+
+    with tempfile.TemporaryDirectory(dir=ROOT / "src" / "dcgan" / "pretrained_files") as tmp:
+        folder = export_generator(args.run, "hf", Path(tmp) / args.name)
+        card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+        for i, evaluation in enumerate(evaluations):
+            card["metrics"]["evaluation" + (f"_{i + 1}" if i else "")] = evaluation_metrics(evaluation)
+        card.update(
+            name=f"dcgan pretrained: {args.name}",
+            command=args.command,
+            reproduce=f"{args.command}\npython3 benchmarks/make_pretrained.py --run {args.run}",
+            torch_version=torch.__version__,
+            **({"note": args.note} if args.note else {}),
+            how_to_load=(
+                f"from dcgan import load_pretrained\nG = load_pretrained(\"{args.name}\")\nimages = G.sample(16, seed=0)"
+                f"  # uint8 (16, C, H, W)\n# or: dcgan generate --pretrained {args.name} --num 16 --grid grid.png"
+            ),
+        )
+        write_card(folder, card)
+        target = ROOT / "src" / "dcgan" / "pretrained_files" / args.name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(folder, target)
+    for evaluation in evaluations:
+        shown = ", ".join(f"{k} {evaluation[k]:.4g}" for k in ("fid", "fid_fashion", "kid") if k in evaluation)
+        print(f"{target}: {shown} ({evaluation['num_fake']} generated vs {evaluation['num_real']} test images)")
+
+
+if __name__ == "__main__":
+    main()
