@@ -8,6 +8,7 @@ The Python API (the same code paths as the `dcgan` command)::
     run = train(config, "runs/notebook")                # a run directory, as `dcgan train --out` writes
     G = load_generator(run)                             # its newest checkpoint (G_ema when kept)
     images = G.sample(16, seed=0)                       # uint8 (16, C, H, W)
+    G = load_pretrained("fashion")                      # the generator shipped in the package
 
 Names are imported on first use, so `import dcgan` (and `dcgan --help`) stays light.
 """
@@ -26,6 +27,7 @@ _API = {
     "train": "dcgan.training.trainer",
     "load_generator": "dcgan.generator",
     "TrainedGenerator": "dcgan.generator",
+    "load_pretrained": "dcgan.pretrained",
     "evaluate_run": "dcgan.metrics.evaluate",
     "evaluate_sets": "dcgan.metrics.evaluate",
     "open_store": "dcgan.data",
@@ -39,6 +41,7 @@ __all__ = [
     "evaluate_run",
     "evaluate_sets",
     "load_generator",
+    "load_pretrained",
     "open_store",
     "resolve_config",
     "train",
@@ -51,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import DcganError
     from .generator import TrainedGenerator, load_generator
     from .metrics.evaluate import evaluate_run, evaluate_sets
+    from .pretrained import load_pretrained
     from .training.trainer import train
 
 

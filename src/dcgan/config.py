@@ -30,6 +30,7 @@ DIVERGENCE = ("rollback", "stop")
 LR_SCALINGS = ("none", "sqrt", "linear")
 Z_DISTS = ("normal", "uniform")
 INITS = ("dcgan", "keras")
+LOGGERS = ("none", "tensorboard")  # --log: mirrors of metrics.jsonl (dcgan.training.loggers)
 SNAPSHOT_IMAGES = 10_000  # automatic --snapshot-every: at least this many images between snapshots
 BASE_BATCH = 128  # the batch size the published learning rates were tuned for (--lr-scaling)
 
@@ -39,6 +40,7 @@ RESUME_MAY_CHANGE = (
     "epochs",
     "device",
     "log_every",
+    "log",
     "eval_every",
     "eval_num",
     "eval_metrics",
@@ -94,6 +96,14 @@ class TrainConfig:
         "dcgan", "dcgan: N(0, 0.02) conv, N(1, 0.02) BN; keras: Glorot uniform (S5)", choices=INITS, noun="init"
     )
 
+    # Conditional generation (docs/conditional.md): labels as a second input of G and D.
+    conditional: bool = setting(
+        False, "condition G and D on the data's class labels (Fashion-MNIST, synthetic, one sub-folder per class)"
+    )
+    attributes: str = setting(
+        "", 'CelebA attributes to condition on, comma-separated, e.g. Smiling,Male (implies conditioning; "": none)'
+    )
+
     # Loss and optimisation.
     loss: str = setting("bce", "bce (non-saturating, S1), hinge, lsgan, wgan-gp", choices=LOSSES, noun="loss")
     real_label: float = setting(1.0, "target for real images in the D loss (0.9: one-sided smoothing, S4)")
@@ -107,6 +117,9 @@ class TrainConfig:
     beta1: float = setting(0.5, "Adam beta1 (0.5 as in DCGAN)", at_least=0, below=1)
     beta2: float = setting(0.999, "Adam beta2", at_least=0, below=1)
     batch_size: int = setting(128, "images per step", at_least=1)
+    sync_bn: bool = setting(
+        False, "multi-process training: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)"
+    )
     lr_scaling: str = setting(
         "none", "large batches: none, sqrt or linear: lr x (batch_size / 128)^(1/2 or 1)", choices=LR_SCALINGS
     )
@@ -127,6 +140,9 @@ class TrainConfig:
         "rollback", "on NaN/inf: rollback (last checkpoint, half the learning rates), stop", choices=DIVERGENCE
     )
     log_every: int = setting(50, "steps between metrics.jsonl lines (and host reads of the losses)", at_least=1)
+    log: str = setting(
+        "none", "also mirror metrics.jsonl and the epoch grids: none, tensorboard (RUN/tensorboard/)", choices=LOGGERS
+    )
     sample_grid: int = setting(64, "images in the fixed-noise grid saved after every epoch", at_least=1, at_most=1024)
     plot_every: int = setting(0, "steps between plot refreshes (0: at every epoch end)", at_least=0)
     keep_checkpoints: int = setting(3, "how many latest checkpoints to keep", at_least=1)
@@ -159,7 +175,14 @@ class TrainConfig:
         except ValueError as e:
             raise ConfigError(f"--eval-metrics: {e}") from None
         check_size(self.arch, self.size)
+        if self.sync_bn and self.arch == "mlp":  # the one architecture without BatchNorm layers (models/mlp.py)
+            raise ConfigError("--sync-bn: the mlp architecture has no BatchNorm layers to synchronise; drop --sync-bn")
+        check_attributes(self.attributes)
         return self
+
+    def is_conditional(self) -> bool:
+        """Whether G and D take labels: --conditional (classes) or --attributes (CelebA attributes)."""
+        return self.conditional or bool(self.attributes.strip())
 
     def snapshot_epochs(self, num_images: int) -> int:
         """Epochs between end-of-epoch snapshots: every epoch (S1) unless epochs are tiny, where a
@@ -241,6 +264,16 @@ def check_field(f: dataclasses.Field, value: Any) -> None:
         raise ConfigError(f"{flag}: must be positive, got {value}")
 
 
+def check_attributes(text: str) -> None:
+    """Refuse an --attributes value that is not comma-separated names (the names are checked against the data)."""
+    names = [n.strip() for n in text.split(",")] if text.strip() else []
+    for name in names:
+        if not name or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in name):
+            raise ConfigError(f"--attributes {text!r}: {name!r} is not an attribute name; give names like Smiling,Male")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--attributes {text!r}: an attribute is named twice")
+
+
 # The published systems, one row each (docs/published-systems.md), and our own recipes.
 PRESETS: dict[str, dict[str, Any]] = {
     # S1/S2: PyTorch DCGAN on CelebA 64x64; batch 128, Adam 2e-4 (0.5, 0.999), N(0, 0.02), BCE.
@@ -267,6 +300,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # lowest FID (75.5 against 91.5 at batch 128; EMA, TTUR and hinge + spectral norm were worse at
     # that budget).
     "fashion-best": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", batch_size=64, epochs=10),
+    # Class-conditional Fashion-MNIST (docs/conditional.md): fashion-best's recipe (the S1 recipe at batch 64,
+    # BCE, BatchNorm in D) with conditional BatchNorm in G and a projection D; its 10-minute figures (class
+    # consistency, intra-class FID, FID against fashion-best) are measured in benchmarks/RESULTS.md.
+    "fashion-cond": dict(
+        data="fashion-mnist", size=28, channels=1, arch="dcgan", batch_size=64, epochs=10, conditional=True
+    ),
     # The same choice for faces at 64 px (measured on Fashion-MNIST only; no face data here).
     "faces-64-best": dict(data="celeba", size=64, channels=3, arch="dcgan", batch_size=64, epochs=10),
     # A few hundred face photos (S3's setting): faces-64-best with DiffAugment on every D input and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -33,12 +34,28 @@ def _pil(hwc: np.ndarray) -> Image.Image:
     return Image.fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else hwc)
 
 
-def atomic_save_png(image: Image.Image, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Write a PNG atomically (a reader never sees half an image), with text chunks from `metadata`."""
+def png_info(metadata: dict[str, str] | None) -> PngImagePlugin.PngInfo:
+    """PNG text chunks (provenance tags) from `metadata`."""
     info = PngImagePlugin.PngInfo()
     for k, v in (metadata or {}).items():
         info.add_text(k, str(v))
+    return info
+
+
+def atomic_save_png(image: Image.Image, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write a PNG atomically (a reader never sees half an image), with text chunks from `metadata`."""
+    info = png_info(metadata)
     return atomic_write(path, lambda f: image.save(f, format="PNG", pnginfo=info))
+
+
+def png_bytes(
+    images: np.ndarray | torch.Tensor, metadata: dict[str, str] | None = None, nrow: int | None = None
+) -> bytes:
+    """The PNG file `save_grid` writes, in memory: one image (uint8 (1, C, H, W)) as itself, several as a grid."""
+    hwc = make_grid(images, nrow=nrow, padding=0 if len(images) == 1 else 2)
+    buffer = io.BytesIO()
+    _pil(hwc).save(buffer, format="PNG", pnginfo=png_info(metadata))
+    return buffer.getvalue()
 
 
 def save_grid(

@@ -62,16 +62,27 @@ def iter_images(
     seed: int = 0,
     device: str | torch.device = "cpu",
     batch_size: int = 256,
+    labels: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
     """`num` generated images as uint8 (n, C, H, W) CPU batches of at most `batch_size`, in order;
-    the same images for a seed whatever the batch size. The generator samples in eval mode (restored after)."""
+    the same images for a seed whatever the batch size. The generator samples in eval mode (restored after).
+
+    labels: for a conditional generator (one with a `condition`), one label per image (see dcgan.labels);
+    None: its default labels for the seed (classes round-robin, attributes drawn from the training data)."""
     latents = LatentStream(config, seed)
+    condition = getattr(generator, "condition", None)
+    stream = condition.stream(seed) if condition is not None and labels is None else None
     was_training = generator.training
     generator.eval()
     try:
         for start in range(0, num, batch_size):
-            z = latents.take(min(batch_size, num - start), device)
-            yield to_uint8(generator(z)).cpu()
+            n = min(batch_size, num - start)
+            z = latents.take(n, device)
+            if condition is None:
+                yield to_uint8(generator(z)).cpu()
+                continue
+            y = stream.take(n) if stream is not None else labels[start : start + n]  # type: ignore[index]
+            yield to_uint8(generator(z, condition.as_tensor(y).to(device))).cpu()
     finally:
         generator.train(was_training)
 
@@ -83,9 +94,10 @@ def sample_images(
     seed: int = 0,
     device: str | torch.device = "cpu",
     batch_size: int = 256,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`num` generated images as uint8 (num, C, H, W) on the CPU; deterministic for a seed (see iter_images)."""
-    out = list(iter_images(generator, config, num, seed=seed, device=device, batch_size=batch_size))
+    out = list(iter_images(generator, config, num, seed=seed, device=device, batch_size=batch_size, labels=labels))
     if not out:
         return torch.empty(0, dtype=torch.uint8)
     return torch.cat(out)

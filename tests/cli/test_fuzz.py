@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import traceback
@@ -72,6 +73,8 @@ EXPECT: dict[tuple[str, str, str], str] = {
     ("train", "seed", "zero"): OK,
     ("train", "seed", "negative"): ANY,
     ("train", "augment", "empty"): OK,  # no augmentation
+    ("train", "attributes", "empty"): OK,  # no attribute conditioning
+    ("train", "attributes", "unknown"): OK,  # a well-formed name: checked against the data when training starts
     **{("train", p, "huge"): OK for p in ("epochs", "limit", "max_steps", "keep_checkpoints", "eval_every")},
     **{("train", p, "huge"): ANY for p in ("batch_size", "log_every", "plot_every", "snapshot_every")},
     **{("train", p, "huge"): ANY for p in ("ema_half_life", "eval_num")},
@@ -86,6 +89,9 @@ EXPECT: dict[tuple[str, str, str], str] = {
     ("generate", "seed", "zero"): OK,
     ("generate", "seed", "negative"): ANY,
     ("generate", "batch_size", "huge"): OK,
+    # export: a new or empty --out folder is written (hf by default).
+    ("export", "out", "missing"): OK,
+    ("export", "out", "folder"): OK,
     # evaluate: a --json in a new folder or over an old file is written; a new cache folder is made.
     ("evaluate", "json_path", "missing"): OK,
     ("evaluate", "json_path", "file"): OK,
@@ -146,6 +152,7 @@ BASE = {
     "train": ((), ("--data", "synthetic", "--out", "{out}", "--dry-run", "--no-progress")),
     "generate": (("{run}",), ("--num", "2", "--out", "{out}")),
     "evaluate": (("{run}",), ("--metrics", "disc", "--num", "4", "--no-progress", "--cache-dir", "{cache}")),
+    "export": (("{run}",), ("--out", "{out}")),
     "animate": (("{run}",), ("--out", "{out}.gif", "--no-progress")),
     "interpolate": (("{run}",), ("--seeds", "1,2", "--steps", "2", "--out", "{out}.png", "--no-progress")),
     "arithmetic": (("{run}",), ("--a", "1", "--b", "2", "--c", "3", "--out", "{out}.png")),
@@ -169,6 +176,8 @@ BASE = {
             "--no-progress",
         ),
     ),
+    # serve --dry-run loads the run and binds the port, then exits instead of serving.
+    "serve": (("{run}",), ("--port", "{port}", "--device", "cpu", "--dry-run")),
     "outpaint": (
         ("{run}",),
         (
@@ -460,6 +469,12 @@ def scratch_paths(folder: Path) -> dict[str, str]:
     }
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Iterator[dict[str, str]]:
     """What every case reads and none changes: good images, a trained run, a folder without permission."""
@@ -478,6 +493,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Iterator
         "cache": str(tmp / "cache"),
         "noperm": str(noperm),
         "tmp": str(tmp),
+        "port": str(_free_port()),  # serve --dry-run binds it
     }
     noperm.chmod(0o755)
 

@@ -17,7 +17,10 @@ def test_folder_packs_every_mode_and_skips_bad_files(image_folder, cache, capsys
     store = open_store(str(image_folder.path), 24, channels=channels, cache_dir=cache, progress=False)
 
     assert store.images.shape == (13, channels, 24, 24) and store.images.dtype == np.uint8
-    assert len(store) == 13 and store.labels is None and store.attributes is None
+    assert len(store) == 13 and store.attributes is None
+    # Every image lies in a sub-folder: the first folder is its class (ImageFolder's convention).
+    assert store.class_names == ["a_gray", "b_color", "bad", "c", "d"]
+    assert store.labels.tolist() == [0, 0, 1, 1, 1, 1, 3, 3, 3, 4, 4, 4, 4]
     assert store.manifest["kind"] == "folder" and store.manifest["skipped"] == 4
     log = Path(store.manifest["skipped_log"])
     assert log == store.path / "skipped.txt"

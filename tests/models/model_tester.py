@@ -2,7 +2,8 @@
 
 A subclass sets `preset` and `overrides` (resolved by `dcgan.config.resolve_config`, built by
 `dcgan.models.build_models`), what the built networks must contain (`g_batchnorm`,
-`d_batchnorm`, `d_spectral_norm`); `PublishedCountsMixin` adds `param_counts` (G, D) where the
+`d_batchnorm`, `d_spectral_norm`) and, for a conditional config, the `condition` (classes or attributes)
+its networks take; `PublishedCountsMixin` adds `param_counts` (G, D) where the
 architecture has published counts. Keep the widths tiny (8): these run for every architecture and size.
 """
 
@@ -18,6 +19,7 @@ from torch.nn.utils import parametrize
 
 from dcgan.checkpoint import load_state, read_checkpoint, save_checkpoint
 from dcgan.config import TrainConfig, resolve_config
+from dcgan.labels import Condition
 from dcgan.models import build_models
 from dcgan.models.spectral import SPECTRAL_LAYERS
 
@@ -46,6 +48,7 @@ class ModelTesterMixin:
     d_batchnorm: bool = True
     d_spectral_norm: bool = False
     batch_size: int = 4
+    condition: Condition | None = None  # a conditional config's labels (G and D then take them)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -56,7 +59,19 @@ class ModelTesterMixin:
         """(G, D) built from the config with torch's global generator seeded to `seed`."""
         config = self.config()
         torch.manual_seed(seed)
-        return build_models(config, config.channels)
+        return build_models(config, config.channels, self.condition)
+
+    def labels(self, n: int) -> torch.Tensor | None:
+        """The labels of a batch of n for a conditional config (a prefix of a longer batch's), else None."""
+        return None if self.condition is None else self.condition.default_labels(n, seed=3)
+
+    def G(self, g: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        """G on z (with the batch's labels when conditional)."""
+        return g(z) if self.condition is None else g(z, self.labels(len(z)))
+
+    def D(self, d: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """D on x (with the batch's labels when conditional)."""
+        return d(x) if self.condition is None else d(x, self.labels(len(x)))
 
     def latents(self, n: int | None = None, seed: int = 1) -> torch.Tensor:
         """z (n, z_dim), N(0, 1), from a private generator."""
@@ -94,7 +109,7 @@ class ModelTesterMixin:
         g, _ = self.build()
         g.train(mode == "train")
         with torch.no_grad():
-            x = g(self.latents())
+            x = self.G(g, self.latents())
         assert x.shape == (self.batch_size, cfg.channels, cfg.size, cfg.size)
         assert x.dtype == torch.float32 and torch.isfinite(x).all()
         assert x.min() >= -1 and x.max() <= 1  # tanh output
@@ -104,13 +119,13 @@ class ModelTesterMixin:
         g, d = self.build()
         d.train(mode == "train")
         with torch.no_grad():
-            out = d(self.images())
-            assert d(g(self.latents())).shape == (self.batch_size,)
+            out = self.D(d, self.images())
+            assert self.D(d, self.G(g, self.latents())).shape == (self.batch_size,)
         assert out.shape == (self.batch_size,) and out.dtype == torch.float32 and torch.isfinite(out).all()
 
     def test_gradients_reach_every_parameter(self) -> None:
         g, d = self.build()
-        d(g(self.latents())).sum().backward()
+        self.D(d, self.G(g, self.latents())).sum().backward()
         for name, p in list(g.named_parameters()) + list(d.named_parameters()):
             assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert all(p.grad.abs().sum() > 0 for p in g.parameters())
@@ -124,7 +139,7 @@ class ModelTesterMixin:
         assert same_tensors(d1.state_dict(), d2.state_dict())
         z, x = self.latents(), self.images()
         with torch.no_grad():
-            assert torch.equal(g1(z), g2(z)) and torch.equal(d1(x), d2(x))
+            assert torch.equal(self.G(g1, z), self.G(g2, z)) and torch.equal(self.D(d1, x), self.D(d2, x))
         g3, d3 = self.build(seed=6)
         assert not same_tensors(g1.state_dict(), g3.state_dict())
         assert not same_tensors(d1.state_dict(), d3.state_dict())
@@ -137,12 +152,12 @@ class ModelTesterMixin:
         z, x = self.latents(), self.images()
         before_g, before_d = buffers(g), buffers(d)
         with torch.no_grad():
-            g.eval()(z)
-            d.eval()(x)
+            self.G(g.eval(), z)
+            self.D(d.eval(), x)
         assert same_tensors(buffers(g), before_g) and same_tensors(buffers(d), before_d)
         with torch.no_grad():
-            g.train()(z)
-            d.train()(x)
+            self.G(g.train(), z)
+            self.D(d.train(), x)
         assert same_tensors(buffers(g), before_g) == (not self.g_batchnorm)
         assert same_tensors(buffers(d), before_d) == (not (self.d_batchnorm or self.d_spectral_norm))
 
@@ -152,17 +167,17 @@ class ModelTesterMixin:
         d.eval()
         z, x = self.latents(), self.images()
         with torch.no_grad():
-            assert torch.allclose(g(z)[:1], g(z[:1]), atol=1e-6)
-            assert torch.allclose(d(x)[:1], d(x[:1]), atol=1e-5)
+            assert torch.allclose(self.G(g, z)[:1], self.G(g, z[:1]), atol=1e-6)
+            assert torch.allclose(self.D(d, x)[:1], self.D(d, x[:1]), atol=1e-5)
             # And the same input gives the same output every time.
-            assert torch.equal(g(z), g(z)) and torch.equal(d(x), d(x))
+            assert torch.equal(self.G(g, z), self.G(g, z)) and torch.equal(self.D(d, x), self.D(d, x))
 
     def test_training_mode_normalises_over_the_batch_where_there_is_batchnorm(self) -> None:
         g, d = self.build()
         z, x = self.latents(), self.images()
         with torch.no_grad():
-            g_whole, g_part = g.train()(z)[:1], g(z[:1])
-            d_whole, d_part = d.train()(x)[:1], d(x[:1])
+            g_whole, g_part = self.G(g.train(), z)[:1], self.G(g, z[:1])
+            d_whole, d_part = self.D(d.train(), x)[:1], self.D(d, x[:1])
         assert torch.allclose(g_whole, g_part, atol=1e-6) == (not self.g_batchnorm)
         if not self.d_spectral_norm:  # spectral norm's power iteration changes D between calls
             assert torch.allclose(d_whole, d_part, atol=1e-5) == (not self.d_batchnorm)
@@ -174,8 +189,8 @@ class ModelTesterMixin:
         g, d = self.build(seed=0)
         with torch.no_grad():  # move BatchNorm statistics and spectral norm's u, v off their start
             for seed in range(3):
-                d(g(self.latents(seed=seed)))
-                d(self.images(seed=seed))
+                self.D(d, self.G(g, self.latents(seed=seed)))
+                self.D(d, self.images(seed=seed))
         opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
         path = save_checkpoint(
             tmp_path,
@@ -194,7 +209,7 @@ class ModelTesterMixin:
         assert ck.config == cfg
         # A fresh build from the stored config (another seed: other weights) takes the stored state.
         torch.manual_seed(1)
-        g2, d2 = build_models(ck.config, cfg.channels)
+        g2, d2 = build_models(ck.config, cfg.channels, self.condition)
         assert not same_tensors(g2.state_dict(), g.state_dict())
         load_state(g2, ck.state("G"), "generator", ck.path)
         load_state(d2, ck.state("D"), "discriminator", ck.path)
@@ -202,9 +217,11 @@ class ModelTesterMixin:
         assert same_tensors(d2.state_dict(), d.state_dict())
         z, x = self.latents(seed=9), self.images(seed=9)
         with torch.no_grad():
-            assert torch.equal(g2.eval()(z), g.eval()(z)) and torch.equal(d2.eval()(x), d.eval()(x))
+            assert torch.equal(self.G(g2.eval(), z), self.G(g.eval(), z))
+            assert torch.equal(self.D(d2.eval(), x), self.D(d.eval(), x))
             # Training mode (batch statistics, one power iteration from the loaded u, v) agrees too.
-            assert torch.equal(g2.train()(z), g.train()(z)) and torch.equal(d2.train()(x), d.train()(x))
+            assert torch.equal(self.G(g2.train(), z), self.G(g.train(), z))
+            assert torch.equal(self.D(d2.train(), x), self.D(d.train(), x))
 
 
 class PublishedCountsMixin:

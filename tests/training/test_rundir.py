@@ -49,3 +49,23 @@ def test_every_file_a_run_writes_is_one_a_run_may_hold(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "run")
     paths = [v for v in vars(run).values() if isinstance(v, Path) and v != run.path]
     assert paths and {p.relative_to(run.path).parts[0] for p in paths} <= RUN_ENTRIES
+
+
+def test_a_start_refused_on_bad_data_leaves_the_folder_usable(tmp_path: Path, cli) -> None:
+    """A start that fails after taking the lock (here: conditioning a folder without class sub-folders)
+    leaves only the lock file; the same --out then takes a corrected command, not 'holds other files'."""
+    from PIL import Image
+
+    images = tmp_path / "flat"
+    images.mkdir()
+    for i in range(8):
+        Image.new("RGB", (16, 16), (i * 30, 0, 0)).save(images / f"{i}.png")
+    out = tmp_path / "run"
+    base = ["train", "--data", str(images), "--size", "16", "--g-channels", "4", "--d-channels", "4"]
+    base += ["--batch-size", "4", "--epochs", "1", "--no-progress", "--out", str(out)]
+    code, _, err = cli(*base, "--conditional")
+    assert code == 2 and "class" in err.strip().splitlines()[-1]
+    assert RunDir(out).entries() == [] and not RunDir(out).is_run()
+    code, _, err = cli(*base)
+    assert code == 0, err
+    assert RunDir(out).is_run() and RunDir(out).checkpoints()

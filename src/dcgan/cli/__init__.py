@@ -53,9 +53,11 @@ def main() -> None:
 
 # The subcommands, each in its own module (all torch-free at import, like this one).
 from .evaluate import evaluate  # noqa: E402
+from .export import export  # noqa: E402
 from .generate import generate  # noqa: E402
 from .inverse import inpaint, outpaint, project  # noqa: E402
 from .latent import animate, arithmetic, interpolate  # noqa: E402
+from .serve import serve  # noqa: E402
 from .train import prepare, presets, train  # noqa: E402
 
 for command in (
@@ -70,6 +72,8 @@ for command in (
     project,
     inpaint,
     outpaint,
+    export,
+    serve,
 ):
     main.add_command(command)
 

@@ -217,6 +217,10 @@ def format_table(result: dict[str, Any]) -> str:
     width = max([len("metric")] + [len(k) for k, _ in rows])
     lines += ["", f"  {'metric':<{width}}  value", f"  {'-' * width}  {'-' * 12}"]
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+    if result.get("classes"):  # a class-conditional run: per-class metrics (dcgan.metrics.conditional)
+        from ..metrics.conditional import conditional_rows
+
+        lines += ["", "per class:"] + [f"  {k}  {v}" for k, v in conditional_rows(result)]
     rate = f", {result['images_per_s']} images/s embedded" if result.get("images_per_s") else ""
     lines += ["", f"{result['seconds']:.1f} s{rate}"]
     return "\n".join(lines)

@@ -130,6 +130,13 @@ def prepare(
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where packed stores live.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (metrics.jsonl is still written).")
+@click.option(
+    "--nproc",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Train with N processes on this machine (one per GPU on CUDA): runs this command under torchrun "
+    "(DistributedDataParallel); --batch-size stays the global batch. See README, 'Multi-process training'.",
+)
 def train(
     out: str,
     preset: str | None,
@@ -139,6 +146,7 @@ def train(
     cache_dir: str | None,
     dry_run: bool,
     no_progress: bool,
+    nproc: int | None,
     **overrides: Any,
 ) -> None:
     """Train a generator on --data and write everything into the run directory --out."""
@@ -150,13 +158,16 @@ def train(
         overrides = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
 
     from ..config import resume_config, source_defaults
+    from ..training import distributed
     from ..training.rundir import RunDir
 
     # --resume continues the saved recipe (a run without a checkpoint yet: its config.json); a new or
     # empty --out with --resume starts a new run, as a job scheduler's requeue expects.
     run_dir = RunDir(out)
-    run_dir.check_folder()
-    run_dir.check_unlocked()
+    first = distributed.env_rank() == 0  # under torchrun only rank 0 touches the lock and speaks
+    if first:
+        run_dir.check_folder()
+        run_dir.check_unlocked()
     saved = run_dir.saved_config() if resume else None
     if saved is not None:
         config = resume_config(saved, overrides, preset)
@@ -165,7 +176,7 @@ def train(
         if preset is None and overrides.get("data") and source_defaults(overrides["data"]):
             chosen = [f"--{k} {getattr(config, k)}" for k in ("size",) if overrides.get(k) is None]
             chosen += ["its own channels"] if overrides.get("channels") is None else []
-            if chosen:
+            if chosen and first:
                 click.echo(
                     f"note: --data {overrides['data']} without --preset: training with {' and '.join(chosen)} "
                     f"(the default preset is for Fashion-MNIST; see 'dcgan presets')",
@@ -174,7 +185,30 @@ def train(
     if dry_run:
         click.echo(config.to_json())
         return
+    if nproc is not None and nproc > 1:  # the same command, less --nproc, in N processes under torchrun
+        with distributed.quiet_echoes():
+            distributed.launch(nproc, given_arguments(click.get_current_context()), config.device)
+        return
     from ..training.trainer import train as run_training
 
-    run = run_training(config, out, resume=resume, progress=not no_progress, max_steps=max_steps, cache_dir=cache_dir)
-    click.echo(f"run finished: {run}  (report: {run / 'report.html'})")
+    with distributed.quiet_echoes():  # under torchrun: rank 0 says an error all ranks share
+        run = run_training(
+            config, out, resume=resume, progress=not no_progress, max_steps=max_steps, cache_dir=cache_dir
+        )
+    if first:
+        click.echo(f"run finished: {run}  (report: {run / 'report.html'})")
+
+
+def given_arguments(ctx: click.Context) -> list[str]:
+    """The arguments this `dcgan train` was given on its command line, less --nproc (what `--nproc N` hands
+    each of its processes)."""
+    args: list[str] = []
+    for p in ctx.command.params:
+        if p.name == "nproc" or ctx.get_parameter_source(p.name) is not click.core.ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[p.name]
+        if isinstance(p, click.Option) and p.is_flag:
+            args.append(p.opts[0] if value else p.secondary_opts[0])
+        else:
+            args += [p.opts[0], str(value)]
+    return args

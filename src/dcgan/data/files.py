@@ -5,6 +5,10 @@ symlinks are not followed, zip members with absolute or '..' names or that are s
 never read (they are reported as skipped), nothing is ever extracted, and oversized files are
 skipped. The fingerprint (names, sizes, mtimes or CRCs) identifies the content for the store's
 cache key. The picklable decoders here read one file per item; CelebA reuses them.
+
+Classes follow the ImageFolder convention: when every image lies in a sub-folder, the first folder
+of its path is its class (names sorted; in a zip a single wrapping top folder is looked through),
+and the class names join the fingerprint. Images directly in the root, or no sub-folders: no classes.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ __all__ = [
     "zip_images",
     "open_folder",
     "open_zip",
+    "class_labels",
+    "class_layout_problem",
 ]
 
 # Largest file (or zip member) we read into memory; anything bigger is skipped.
@@ -222,13 +228,22 @@ def open_folder(path: Path, split: str = "train", source: str | None = None) -> 
             f"--data {source}: no images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) found in folder {root}{extra}"
         )
     names = [name for name, _, _ in files]
+    classes = class_labels(names)
 
     def load() -> Contents:
-        return Contents(decoder=FolderDecoder(root, names), count=len(names), pre_skipped=skipped)
+        labels, class_names = classes if classes is not None else (None, None)
+        return Contents(
+            decoder=FolderDecoder(root, names),
+            count=len(names),
+            pre_skipped=skipped,
+            labels=labels,
+            class_names=class_names,
+        )
 
-    # Skipped entries (unlisted folders, broken links) join the fingerprint only when there are some, so the
-    # stores of clean folders keep their keys.
+    # Skipped entries (unlisted folders, broken links) and the class names (one sub-folder per class) join the
+    # fingerprint only when there are some, so the stores of other folders keep their keys.
     identity: list[object] = ["folder", files] + ([[item.name for item in skipped]] if skipped else [])
+    identity += [["classes", classes[1]]] if classes is not None else []
     return Source("folder", str(root), digest(identity), load)
 
 
@@ -246,8 +261,56 @@ def open_zip(path: Path, split: str = "train", source: str | None = None) -> Sou
             f"--data {source}: no images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) found in zip {resolved}{extra}"
         )
 
+    classes = class_labels([n for n, _ in members], look_through_wrapper=True)
+
     def load() -> Contents:
         decoder = ZipDecoder(resolved, [i for _, i in members], [n for n, _ in members])
-        return Contents(decoder=decoder, count=len(members), pre_skipped=unsafe)
+        labels, class_names = classes if classes is not None else (None, None)
+        return Contents(decoder=decoder, count=len(members), pre_skipped=unsafe, labels=labels, class_names=class_names)
 
-    return Source("zip", str(resolved), digest(["zip", rows]), load)
+    identity: list[object] = ["zip", rows] + ([["classes", classes[1]]] if classes is not None else [])
+    return Source("zip", str(resolved), digest(identity), load)
+
+
+# ---------------------------------------------------------------------------------------------
+# Classes: one sub-folder per class (the ImageFolder convention).
+
+
+def _class_parts(names: list[str], look_through_wrapper: bool) -> list[list[str]]:
+    """Each name's path components; in a zip, one top folder that wraps everything (as zipping a folder
+    makes) is looked through when every member lies at least one folder below it."""
+    parts = [name.replace("\\", "/").split("/") for name in names]
+    if look_through_wrapper and parts and len({p[0] for p in parts}) == 1 and all(len(p) >= 3 for p in parts):
+        parts = [p[1:] for p in parts]
+    return parts
+
+
+def class_labels(names: list[str], look_through_wrapper: bool = False) -> tuple[np.ndarray, list[str]] | None:
+    """(int64 label per name, sorted class names) when every image lies in a sub-folder: the first folder
+    of its path is its class (ImageFolder's convention; deeper folders belong to that class). None when
+    any image lies directly in the root, or there are no sub-folders: such a source has no classes."""
+    parts = _class_parts(names, look_through_wrapper)
+    if not parts or any(len(p) < 2 for p in parts):
+        return None
+    classes = sorted({p[0] for p in parts})
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index[p[0]] for p in parts], dtype=np.int64), classes
+
+
+def class_layout_problem(resolved: str, kind: str) -> str:
+    """Why a folder or zip has no classes, naming the images without one, and how to lay it out."""
+    path = Path(resolved)
+    if kind == "zip":
+        with open_zipfile(path, resolved) as archive:
+            members, _, _ = zip_images(archive)
+        parts = _class_parts([n for n, _ in members], look_through_wrapper=True)
+    else:
+        files, _ = _scan_folder(path, resolved)
+        parts = _class_parts([n for n, _, _ in files], look_through_wrapper=False)
+    loose = ["/".join(p) for p in parts if len(p) < 2]
+    layout = f"put each image in a sub-folder named after its class ({path.name}/<class>/<image>)"
+    if loose and len(loose) < len(parts):
+        return (
+            f"{len(loose)} images lie directly in {resolved} beside the class folders (first: {loose[0]!r}); {layout}"
+        )
+    return f"{resolved} has no sub-folders, so its images have no class; {layout}"

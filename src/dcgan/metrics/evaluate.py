@@ -3,7 +3,8 @@
 Three entry points, one code path (plan the metrics, build a `MetricContext`, compute, finish):
 
 - `evaluate_run`: sample N images from a run or checkpoint and compare them with N held-out images
-  of its data (test split; train when the source has none);
+  of its data (test split; train when the source has none); a class-conditional run also gets class
+  consistency and intra-class FID (`metrics.conditional`);
 - `evaluate_sets`: compare any two image sets, e.g. another tool's output folder with a dataset;
 - `evaluate_during_training`: FID + KID for the trainer's `--eval-every`, reusing cached
   reference statistics so each evaluation only embeds the generated images.
@@ -193,7 +194,8 @@ def evaluate_run(
     real_store, used_split = _open_reference(source, config.size, model.channels, split, cache_dir, progress)
     notes: list[str] = []
     names = plan_metrics(metrics, min(num, len(real_store)), _is_fashion(real_store), notes)
-    fake = model.sample(num, seed=seed)
+    fake_labels = model.labels_for(num=num, seed=seed) if model.conditional else None  # classes in turn
+    fake = model.sample(num, seed=seed, labels=fake_labels)
     ctx = MetricContext(
         real_store,
         num,
@@ -214,6 +216,10 @@ def evaluate_run(
         "checkpoint": str(model.path),
         "step": model.step,
     }
+    if model.condition is not None and fake_labels is not None:  # class consistency, intra-class FID
+        from .conditional import conditional_metrics
+
+        result.update(conditional_metrics(ctx, model.condition, fake_labels, names, notes))
     return _finish(result, ctx, names, notes, started, json_path)
 
 

@@ -18,7 +18,7 @@ def initialise(module: nn.Module, scheme: str) -> None:
                 nn.init.normal_(m.weight, 0.0, 0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, nn.BatchNorm2d) and m.affine:  # conditional BatchNorm has its own (labels)
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
         elif scheme == "keras":

@@ -7,6 +7,7 @@ plots/losses.png, d_outputs.png, fid.png
 real_vs_fake.png                 real images beside generated ones
 checkpoints/ckpt-<step>.safetensors, checkpoints/best.safetensors (names: dcgan.checkpoint)
 report.html                      one self-contained page
+tensorboard/                     with --log tensorboard: metrics.jsonl and the grids mirrored (training.loggers)
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import checkpoint as ckpt
 from ..config import TrainConfig
 from ..errors import CheckpointError, DataError, DcganError
 from ..fsutil import atomic_write
+from .distributed import is_main
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .loggers import Mirror
 
 BEST_CHECKPOINT = "best.safetensors"
 #: What a run directory may hold; a folder with anything else is not a run (and is never written into).
@@ -35,6 +41,7 @@ RUN_ENTRIES = frozenset(
         "real_vs_fake.png",
         "report.html",
         "progress.gif",
+        "tensorboard",
         ckpt.CHECKPOINTS_DIR,
         ".lock",
         ".write-test",
@@ -54,6 +61,7 @@ class RunDir:
         self.real_vs_fake = self.path / "real_vs_fake.png"
         self.report = self.path / "report.html"
         self.progress = self.path / "progress.gif"
+        self.tensorboard = self.path / "tensorboard"
         self.lock_file = self.path / ".lock"
 
     def __str__(self) -> str:
@@ -68,10 +76,15 @@ class RunDir:
         return ckpt.list_checkpoints(self.path)
 
     def entries(self) -> list[str]:
-        """What the folder holds, less the temp files of interrupted writes (`.NAME.tmp-PID`)."""
+        """What the folder holds, less the temp files of interrupted writes (`.NAME.tmp-PID`) and the lock and
+        write-test files a start leaves (a start refused on bad data leaves only those: the folder stays empty)."""
         if not self.path.is_dir():
             return []
-        return sorted(e.name for e in self.path.iterdir() if not (e.name.startswith(".") and ".tmp-" in e.name))
+        return sorted(
+            e.name
+            for e in self.path.iterdir()
+            if not (e.name.startswith(".") and ".tmp-" in e.name) and e.name not in (".lock", ".write-test")
+        )
 
     def read_config(self) -> TrainConfig | None:
         """The run's config.json as a TrainConfig; None when there is none or it is not one of ours."""
@@ -186,7 +199,10 @@ class RunDir:
 
     def clear_outputs(self) -> None:
         """Before a run starts from step 0: drop what an earlier attempt without a checkpoint left behind."""
+        if not is_main():  # under torchrun, rank 0 writes the run
+            return
         self.metrics_jsonl.unlink(missing_ok=True)
+        shutil.rmtree(self.tensorboard, ignore_errors=True)  # the --log tensorboard mirror of those lines
         for folder in (self.samples, self.plots):
             for p in folder.glob("*.png") if folder.is_dir() else []:
                 p.unlink()
@@ -216,28 +232,41 @@ class RunDir:
             ) from e
 
     def write_config(self, config: TrainConfig) -> None:
+        if not is_main():  # under torchrun, rank 0 writes the run
+            return
         atomic_write(self.config_json, config.to_json() + "\n")
 
 
 class MetricsLog:
-    """metrics.jsonl and its records in memory: appended line by line, rewound on resume and rollback."""
+    """metrics.jsonl and its records in memory: appended line by line, rewound on resume and rollback.
+    mirror: a `training.loggers` mirror (--log tensorboard) that repeats every line and rewind."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mirror: Mirror | None = None) -> None:
         self.path = path
         self.records: list[dict[str, Any]] = []
+        self.mirror = mirror
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records)
 
     def append(self, record: dict[str, Any]) -> None:
         self.records.append(record)
+        if not is_main():  # under torchrun, rank 0 writes metrics.jsonl (and its mirror)
+            return
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if self.mirror is not None:
+            self.mirror.record(record)
 
     def rewind(self, step: int) -> None:
         """Keep only the lines up to `step` (those a checkpoint at `step` has seen), in memory and on disk."""
+        if not is_main():  # under torchrun, rank 0 writes metrics.jsonl; the other ranks keep it in memory
+            self.records = [r for r in self.records if r.get("step", 0) <= step]
+            return
         self.records = [r for r in self.read(self.path) if r.get("step", 0) <= step]
         atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
+        if self.mirror is not None:
+            self.mirror.rewind(step)
 
     def best(self, key: str) -> dict[str, Any] | None:
         """The record with the lowest `key` (an evaluation metric), or None before any evaluation."""

@@ -19,11 +19,14 @@ from ..io import atomic_save_png, make_grid, save_grid, side_by_side
 from ..latent.animation import progress_frames, save_animation
 from ..pixels import to_float
 from ..sample import sample_latents
+from .distributed import is_main
 from .plots import plot_training
 from .report import write_report
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..config import TrainConfig
     from ..data.batches import DeviceBatches
+    from ..labels import Condition
     from .rundir import MetricsLog, RunDir
     from .state import TrainState
 
@@ -40,6 +43,9 @@ class Snapshots:
         self.fixed_z = sample_latents(
             config, config.sample_grid, torch.Generator().manual_seed(config.seed + 7), state.device
         )
+        self.fixed_y: torch.Tensor | None = None  # a conditional run: one grid row per label (labels.grid_labels)
+        if data.condition is not None:
+            self.fixed_z, self.fixed_y, self.nrow = conditional_grid(config, data.condition, state.device)
 
     @torch.no_grad()
     def fixed_samples(self) -> torch.Tensor:
@@ -47,18 +53,22 @@ class Snapshots:
         g = self.state.sampler
         was = g.training
         g.eval()
-        fake = g(self.fixed_z).float()
+        fake = (g(self.fixed_z) if self.fixed_y is None else g(self.fixed_z, self.fixed_y)).float()
         g.train(was)
         return fake
 
     def epoch_end(self, log: MetricsLog) -> None:
         """A checkpoint, the fixed-noise grid, the diversity signal and plots (S1's per-epoch outputs)."""
+        if not is_main():  # under torchrun, rank 0 writes them
+            return
         c = self.state.counters
         self.state.checkpoint(self.run.path, self.data_identity())  # first: what matters most when the disk fills
         fake = self.fixed_samples()
         meta = {"Software": "dcgan", "dcgan:synthetic": "true", "dcgan:step": str(c.step)}
         with self.writing("the sample grid"):
             save_grid(fake, self.run.sample_grid(c.epoch), nrow=self.nrow, metadata=meta)
+            if log.mirror is not None:  # --log tensorboard
+                log.mirror.image("samples/fixed_noise", make_grid(fake, nrow=self.nrow), c.step)
         real = to_float(self.data.images[: min(len(fake), self.data.num_images)])
         diversity = sample_diversity(fake, real)
         log.append({"step": c.step, "epoch": c.epoch, "sample_diversity": diversity})
@@ -86,6 +96,8 @@ class Snapshots:
             ) from e
 
     def plot(self, log: MetricsLog) -> None:
+        if not is_main():  # under torchrun, rank 0 writes them
+            return
         with self.writing("the plots"):
             plot_training(log.records, self.run.plots)
 
@@ -95,10 +107,13 @@ class Snapshots:
             "num_images": self.data.num_images,
             "data_checksum": self.data.store.manifest.get("checksum"),
             "images_sha256": self.data.images_sha256,
+            **({"labels": self.data.condition.to_meta()} if self.data.condition is not None else {}),
         }
 
     def finish(self, log: MetricsLog, best_key: str) -> None:
         """Plots, real beside fake, and report.html with the run's summary."""
+        if not is_main():  # under torchrun, rank 0 writes them
+            return
         self.plot(log)
         store, config = self.data.store, self.state.config
         real_grid = make_grid(store.images[: min(config.sample_grid, self.data.num_images)], nrow=self.nrow)
@@ -111,6 +126,8 @@ class Snapshots:
                     progress_frames(self.run.path, scale=2 if config.size <= 32 else 1), self.run.progress, 4
                 )
             write_report(self.run, config.to_dict(), self.summary(log, best_key))
+        if log.mirror is not None:
+            log.mirror.close()
 
     def summary(self, log: MetricsLog, best_key: str) -> dict[str, Any]:
         c, config, store = self.state.counters, self.state.config, self.data.store
@@ -138,6 +155,18 @@ class Snapshots:
         if best:
             summary[f"best {best_key}"] = f"{best[best_key]:.4g} at step {best['step']} (checkpoints/best.safetensors)"
         return summary
+
+
+def conditional_grid(
+    config: TrainConfig, condition: Condition, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(z, y, images per row) of a conditional run's fixed-noise grid: one row per class or attribute
+    setting (`Condition.grid_labels`), one fixed latent per column, the same in every row."""
+    rows, _ = condition.grid_labels()
+    columns = max(1, int(math.sqrt(config.sample_grid)))
+    z = sample_latents(config, columns, torch.Generator().manual_seed(config.seed + 7), device)
+    y = rows.repeat_interleave(columns, dim=0)
+    return z.repeat(len(rows), 1), condition.as_tensor(y).to(device), columns
 
 
 @torch.no_grad()

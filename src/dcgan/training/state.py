@@ -21,7 +21,9 @@ from ..config import TrainConfig
 from ..device import amp_dtype, memory_format
 from ..ema import EMA
 from ..errors import CheckpointError
+from ..labels import Condition
 from ..models import build_models
+from . import distributed
 
 
 @dataclass
@@ -39,13 +41,16 @@ class Counters:
 class TrainState:
     """The whole training state of a run on `device`."""
 
-    def __init__(self, config: TrainConfig, channels: int, device: torch.device) -> None:
+    def __init__(
+        self, config: TrainConfig, channels: int, device: torch.device, condition: Condition | None = None
+    ) -> None:
+        """condition: the labels of a conditional run (its networks take them); None: unconditional."""
         self.config, self.channels, self.device = config, channels, device
         self.memory_format = memory_format(config.channels_last, device, convolutional=config.arch != "mlp")
         self.dtype = amp_dtype(config.amp, device)  # autocast dtype, None: fp32
         # Weights are initialised from the global generator seeded here (S1 seeds it the same way).
         torch.manual_seed(config.seed)
-        self.generator, self.discriminator = build_models(config, channels)
+        self.generator, self.discriminator = build_models(config, channels, condition)
         self.generator.to(device, memory_format=self.memory_format).train()
         self.discriminator.to(device, memory_format=self.memory_format).train()
         self.ema = EMA(self.generator, config.ema_half_life) if config.ema_half_life > 0 else None
@@ -65,6 +70,8 @@ class TrainState:
         self.z_rng = torch.Generator().manual_seed(config.seed)
         self.aug_rng = torch.Generator(device=device).manual_seed(config.seed + 11)
         self.counters = Counters()
+        # What the training step calls: the networks, or their DistributedDataParallel wrappers under torchrun.
+        self.g_train, self.d_train = self.generator, self.discriminator
 
     @property
     def sampler(self) -> nn.Module:
@@ -83,6 +90,8 @@ class TrainState:
     def checkpoint(self, run_dir: Path, data: dict[str, Any], *, final: bool = False, name: str | None = None) -> Path:
         """Write the whole state into `run_dir`/checkpoints (rotated; `name` writes that file outside the
         rotation, e.g. the best checkpoint). data: what identifies the training data (num_images, data_checksum)."""
+        if not distributed.is_main():  # under torchrun, rank 0 writes the checkpoints
+            return run_dir
         c = self.counters
         aug_key = "aug_cuda" if self.device.type == "cuda" else "aug"
         rng = {"z": self.z_rng.get_state(), "torch": torch.get_rng_state(), aug_key: self.aug_rng.get_state()}
@@ -93,6 +102,7 @@ class TrainState:
             **data,
             "final": final,
             "rollbacks": c.rollbacks,
+            **distributed.current().checkpoint_extra(),
         }
         if name is not None:
             extra["best"] = True
@@ -146,3 +156,4 @@ class TrainState:
         # In place: the loop holds a reference to the counters.
         for f in dataclasses.fields(Counters):
             setattr(self.counters, f.name, getattr(restored, f.name))
+        distributed.current().reseed(self)  # under torchrun: each rank's augmentation stream at this step

@@ -9,20 +9,22 @@ The D and G updates are `gan_step`, on one screen below.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..augment import DEFAULT_POLICY, Augment, make_augment
 from ..checkpoint import Checkpoint, checkpoint_name, read_checkpoint
 from ..config import RESUME_MAY_CHANGE, TrainConfig, resolve_data, resume_config, with_resume_record
-from ..device import autocast, device_name, precision_summary, resolve_device, use_all_cores
+from ..device import autocast, device_name, precision_summary
 from ..errors import DataError, DivergenceError
+from ..labels import attach_labels, check_same_labels
 from ..losses import GANLoss, get_loss, r1_penalty
 from ..metrics.registry import selection_metric
 from ..sample import sample_latents
@@ -30,6 +32,9 @@ from ..sample import sample_latents
 if TYPE_CHECKING:  # pragma: no cover
     from ..data.batches import DeviceBatches
 
+from . import distributed
+from .distributed import frozen
+from .loggers import open_mirror
 from .meter import IntervalMeter, all_finite, weights_finite
 from .rundir import BEST_CHECKPOINT, MetricsLog, RunDir
 from .snapshots import Snapshots
@@ -57,11 +62,11 @@ def train(
     (None: all epochs). cache_dir: where packed stores live (None: the user cache). should_stop:
     called once per step; True stops training like Ctrl+C (checkpoint, report, return).
     One process at a time writes a run directory: a second one is refused while the first runs.
+    Under torchrun, every process calls this; rank 0 writes the run (training/distributed.py).
     """
     run = RunDir(out_dir)
-    run.check_folder()
-    with run.locked():
-        return run_training(run, config, resume, progress, max_steps, cache_dir, should_stop)
+    with distributed.session(config.device) as dist, dist.main_holds(run):  # rank 0 checks --out, holds its lock
+        return run_training(run, config, resume, progress and dist.is_main, max_steps, cache_dir, should_stop)
 
 
 def run_training(
@@ -77,26 +82,26 @@ def run_training(
     from ..data import open_store, source_channels
     from ..data.batches import DeviceBatches
 
-    # Sanity checks before anything heavy: what the folder holds decides between new, resumed and refused.
-    run.remove_stale_temp_files()
-    resume_from = run.prepare(resume)
-    config = settle_config(run, config, resume, resume_from)
-    run.check_writable()
-    device = resolve_device(config.device)
-    use_all_cores(device)
+    # Sanity checks before anything heavy (rank 0's under torchrun): new, resumed or refused, by what the folder holds.
+    dist = distributed.current()
+    config, resume_from = dist.open_run(functools.partial(check_run, run, config, resume))
+    device = dist.resolve_device(config.device)
+    dist.use_cores(device)
 
     # Load the data: decoded once into the packed store, then held in memory.
-    channels = config.channels or source_channels(config.data)
-    store = open_store(config.data, config.size, channels, config.split, config.limit, cache_dir, progress)
-    data = DeviceBatches(store, device, config.batch_size, config.seed)
+    with dist.local_main_first():  # under torchrun, one process per machine packs the store first
+        channels = config.channels or source_channels(config.data)
+        store = open_store(config.data, config.size, channels, config.split, config.limit, cache_dir, progress)
+        data = DeviceBatches(store, device, config.batch_size, config.seed, dist.rank, dist.world)
+    condition = attach_labels(config, data)  # a conditional run's labels (None: unconditional)
     if resume_from is not None:
-        check_same_images(resume_from, data, config.data)
+        dist.agree(functools.partial(check_same_images, resume_from, data, config.data))
     total_steps = min(data.steps_per_epoch * config.epochs, max_steps or math.inf)
     snapshot_epochs = config.snapshot_epochs(data.num_images)
     warn_about_recipe(config, data.num_images, fresh=resume_from is None)
 
     # Build the networks, optimisers and random streams; the loss, augmentation and precision.
-    state = TrainState(config, channels, device)
+    state = TrainState(config, channels, device, condition)
     loss = get_loss(config.loss)
     augment = make_augment(config.augment)
     dtype = state.dtype
@@ -104,7 +109,7 @@ def run_training(
     print(
         f"training on {device_name(device)}: {precision_summary(dtype, state.memory_format, device)}", file=sys.stderr
     )
-    log = MetricsLog(run.metrics_jsonl)
+    log = MetricsLog(run.metrics_jsonl, open_mirror(config.log, run.path))  # --log tensorboard: a mirror
     snapshots = Snapshots(run, state, data)
     best_key = selection_metric(config.eval_metrics)
     if resume_from is not None:
@@ -117,12 +122,14 @@ def run_training(
         run.clear_outputs()
         run.write_config(config)
 
+    dist.wrap(state)  # under torchrun: DistributedDataParallel for the training step
     bar = None
     if progress:
         from tqdm import tqdm
 
         start = min(state.counters.step, total_steps)
         bar = tqdm(total=total_steps, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr, desc="train")
+    evaluation = (state, snapshots, log, best_key, progress, bar)  # evaluate_and_keep_best's arguments
     meter = IntervalMeter(device)
     c = state.counters
     interrupted = False
@@ -132,11 +139,13 @@ def run_training(
             while c.step < total_steps and c.epoch < config.epochs:
                 # Fetch training data: this epoch's permutation, sliced on the device.
                 real = data.batch(c.epoch, c.batch_index, state.memory_format)
-                n = real.shape[0]
+                n = data.step_images(c.batch_index)  # over all processes: `real` holds this one's share
                 z = sample_latents(config, n, state.z_rng, device)
+                y = data.batch_labels(c.epoch, c.batch_index, state.z_rng)  # (real, fake) labels, or None
+                z = dist.shard(z)  # under torchrun: this process's rows, as of the batch (and of y, in batch_labels)
 
                 # Update D, then G; then G_ema. Statistics stay on the device.
-                stats = gan_step(state, real, z, loss, augment, dtype, scaler)
+                stats = gan_step(state, real, z, loss, augment, dtype, scaler, y)
                 if state.ema is not None:
                     state.ema.update(state.generator, n)
                 meter.add(stats, n)
@@ -144,11 +153,11 @@ def run_training(
                 c.batch_index += 1
                 c.images_seen += n
                 end_of_epoch = c.batch_index >= data.steps_per_epoch
-                stopping = stop.requested()
+                stopping = dist.stop_requested(stop)  # under torchrun: decided together at the next log
 
                 # Log: one host read per interval; the divergence check rides on it.
                 if c.step % config.log_every == 0 or end_of_epoch or c.step >= total_steps or stopping:
-                    ok = weights_finite(state.networks())
+                    ok, stopping = dist.end_interval(state, meter, weights_finite(state.networks()), stop, stopping)
                     means, images, seconds = meter.read()
                     c.train_seconds += seconds
                     if not (all_finite(means) and bool(ok)):
@@ -169,12 +178,8 @@ def run_training(
                         )
                     if config.plot_every and c.step % config.plot_every == 0:
                         snapshots.plot(log)
-                    if config.eval_every and c.step % config.eval_every == 0:
-                        try:
-                            with stop.interruptible():  # a signal ends an evaluation of minutes at once
-                                evaluate_and_keep_best(state, snapshots, log, best_key, progress, bar)
-                        except Interrupted:
-                            stopping = True
+                    if config.eval_every and c.step % config.eval_every == 0:  # on rank 0; the others wait
+                        stopping = dist.from_main(functools.partial(evaluate_or_stop, stop, *evaluation)) or stopping
                     minutes = (time.monotonic() - saved_at) / 60
                     checkpoint_due = bool(config.checkpoint_minutes) and minutes >= config.checkpoint_minutes
                     meter.restart_clock()
@@ -210,6 +215,15 @@ def run_training(
     if interrupted:
         print(f"stopped at step {c.step}; resume with: dcgan train --out {run} --resume", file=sys.stderr)
     return run.path
+
+
+def check_run(run: RunDir, config: TrainConfig, resume: bool) -> tuple[TrainConfig, Checkpoint | None]:
+    """The checks of the run folder before anything heavy, and the config it trains with (and its checkpoint)."""
+    run.remove_stale_temp_files()
+    resume_from = run.prepare(resume)
+    config = settle_config(run, config, resume, resume_from)
+    run.check_writable()
+    return config, resume_from
 
 
 def settle_config(run: RunDir, config: TrainConfig, resume: bool, resume_from: Checkpoint | None) -> TrainConfig:
@@ -248,32 +262,37 @@ def gan_step(
     augment: Augment,
     dtype: torch.dtype | None,
     scaler: torch.amp.GradScaler,
+    y: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """One optimisation step of D and then G on `real` (floats in [-1, 1]) and latents `z`.
+    """One optimisation step of D and then G on `real` (floats in [-1, 1]) and latents `z`; y: for a
+    conditional run, (labels of `real`, labels for G's fakes), None otherwise (penalties use real labels).
 
     Returns meter.STATS as a (5,) float tensor on the device: Loss_D, Loss_G, D(x), D(G(z)) before and
     after the D update (as probabilities). Nothing here waits for the host."""
-    G, D, opt_d, opt_g, rng = state.generator, state.discriminator, state.opt_d, state.opt_g, state.aug_rng
+    G, D, opt_d, opt_g, rng = state.g_train, state.d_train, state.opt_d, state.opt_g, state.aug_rng
     config = state.config
+    D_real = D if y is None else functools.partial(D, y=y[0])  # D given the labels of what it judges
+    D_fake = D if y is None else functools.partial(D, y=y[1])
 
     # (1) Update D: real and fake batches pass D separately (BatchNorm statistics as in S1).
     with autocast(real.device, dtype):
-        fake = G(z)
-        d_real = D(augment(real, rng))
-        d_fake = D(augment(fake.detach(), rng))
+        fake = G(z) if y is None else G(z, y[1])
+        d_real = D_real(augment(real, rng))
+        d_fake = D_fake(augment(fake.detach(), rng))
         loss_real, loss_fake = loss.d_loss(d_real.float(), d_fake.float(), config.real_label)
         loss_d = loss_real + loss_fake
     if loss.needs_gradient_penalty:
-        loss_d = loss_d + loss.gradient_penalty(D, real, fake.detach().float(), config.gp_weight, generator=rng)
+        loss_d = loss_d + loss.gradient_penalty(D_real, real, fake.detach().float(), config.gp_weight, generator=rng)
     if config.r1_gamma > 0:
-        loss_d = loss_d + r1_penalty(D, augment(real, rng), config.r1_gamma)
+        loss_d = loss_d + r1_penalty(D_real, augment(real, rng), config.r1_gamma)
     opt_d.zero_grad(set_to_none=True)
     scaler.scale(loss_d).backward()
     scaler.step(opt_d)
 
-    # (2) Update G: maximise log D(G(z)) against the freshly updated D.
-    with autocast(real.device, dtype):
-        d_fake_after = D(augment(fake, rng))
+    # (2) Update G: maximise log D(G(z)) against the freshly updated D, whose weights are frozen meanwhile
+    # (no D weight gradients to compute; under torchrun nothing for D's all-reduce: distributed.frozen).
+    with autocast(real.device, dtype), frozen(D):
+        d_fake_after = D_fake(augment(fake, rng))
         loss_g = loss.g_loss(d_fake_after.float())
     opt_g.zero_grad(set_to_none=True)
     scaler.scale(loss_g).backward()
@@ -296,9 +315,11 @@ def roll_back(state: TrainState, run: RunDir, log: MetricsLog) -> None:
             if policy == "stop"
             else ("no checkpoint to roll back to" if not cks else f"{MAX_ROLLBACKS} rollbacks did not help")
         )
-        raise DivergenceError(
-            f"training diverged at step {step} (non-finite loss or weights; {why}); last good checkpoint: "
-            f"{cks[-1] if cks else 'none'}; lower --lr-d/--lr-g or try --loss hinge --spectral-norm"
+        raise distributed.echo(
+            DivergenceError(
+                f"training diverged at step {step} (non-finite loss or weights; {why}); last good checkpoint: "
+                f"{cks[-1] if cks else 'none'}; lower --lr-d/--lr-g or try --loss hinge --spectral-norm"
+            )
         )
     rollbacks = c.rollbacks + 1
     state.restore(read_checkpoint(cks[-1]))
@@ -311,6 +332,16 @@ def roll_back(state: TrainState, run: RunDir, log: MetricsLog) -> None:
         f"learning rates halved (rollback {rollbacks} of {MAX_ROLLBACKS})",
         file=sys.stderr,
     )
+
+
+def evaluate_or_stop(stop: StopRequest, *args: Any) -> bool:
+    """evaluate_and_keep_best(*args), which a signal ends at once (an evaluation takes minutes): whether one came."""
+    try:
+        with stop.interruptible():
+            evaluate_and_keep_best(*args)
+    except Interrupted:
+        return True
+    return False
 
 
 def evaluate_and_keep_best(
@@ -348,3 +379,4 @@ def check_same_images(ck: Checkpoint, data: DeviceBatches, source: str) -> None:
             f"{data.images_sha256[:12]}; the run had {ck.meta['extra'].get('num_images')} images from {trained}, "
             f"sha256 {recorded[:12]}); resume with that data, or start a new --out"
         )
+    check_same_labels(ck.meta["extra"].get("labels"), data.condition, source)
