@@ -89,8 +89,12 @@ def test_presets_lists_the_published_systems() -> None:
     for name in ("celeba-dcgan", "faces-96", "celeba-variant", "fashion-mlp"):
         assert f"{name} (published)" in proc.stdout
     assert "fashion-dcgan (default)" in proc.stdout
-    for name in ("fashion-best", "faces-64-best", "small-faces"):
+    for name in ("fashion-best", "faces-64-best", "small-faces", "fashion-cond"):
         assert f"{name} (recommended)" in proc.stdout
+    # Each of our presets says what backs it, and those carried over without measurement say so.
+    lines = {line.split(" ", 1)[0]: line for line in proc.stdout.splitlines()}
+    assert "measured" in lines["fashion-best"] and "carried over" in lines["faces-64-best"]
+    assert "carried over" in lines["small-faces"] and "71.5%" in lines["fashion-cond"]
 
 
 def test_dry_run_prints_the_resolved_config() -> None:

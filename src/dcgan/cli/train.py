@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..config import DEFAULT_PRESET, PRESETS, PUBLISHED, TrainConfig, flag_name
+from ..config import DEFAULT_PRESET, PRESET_EVIDENCE, PRESETS, PUBLISHED, TrainConfig, flag_name
 
 # Flags spelled out on `train` with their own types; every other TrainConfig field gets a flag from its metadata.
 EXPLICIT = {"data", "size", "epochs", "batch_size", "limit", "seed", "device", "extra"}
@@ -48,7 +48,8 @@ def presets() -> None:
             )
             if on
         ]
-        click.echo(f"{name} ({', '.join(marks)}): {shown}")
+        evidence = PRESET_EVIDENCE.get(name)
+        click.echo(f"{name} ({', '.join(marks)}): {shown}" + (f"  [{evidence}]" if evidence else ""))
 
 
 @click.command()
