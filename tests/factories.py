@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from dcgan.config import TrainConfig, resolve_config
@@ -24,3 +25,31 @@ TINY = dict(
 def tiny_config(preset: str = "fashion-dcgan", **overrides: Any) -> TrainConfig:
     """`preset` with the TINY settings, then `overrides` (any config field)."""
     return resolve_config(preset, {**TINY, **overrides})
+
+
+def varied_checkpoint(tiny_run: Path, folder: Path) -> Path:
+    """A checkpoint in the run directory `folder` (returned: the file) holding tiny_run's networks with G's
+    output layer x300: two steps of training leave every sample mid-grey, this makes seeds differ visibly."""
+    import torch
+
+    from dcgan.checkpoint import save_checkpoint
+    from dcgan.generator import load_generator
+
+    G = load_generator(tiny_run)
+    last = [m for m in G.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(300)
+    g, d = G.generator, G.discriminator
+    return save_checkpoint(
+        folder,
+        config=G.config,
+        generator=g,
+        discriminator=d,
+        opt_g=torch.optim.Adam(g.parameters()),
+        opt_d=torch.optim.Adam(d.parameters()),
+        step=G.step,
+        epoch=1,
+        images_seen=32,
+        rng={"z": torch.Generator().get_state()},
+        extra={"channels": G.channels},
+    )

@@ -23,7 +23,9 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_readme_has_no_unfilled_placeholders() -> None:
     text = (ROOT / "README.md").read_text()
-    assert not re.findall(r"\b[A-Z]{3,}_[A-Z_]{3,}\b", text)
+    # A capitalised NAME_LIKE_THIS is a placeholder left unfilled, unless it is an environment variable the code reads.
+    source = "\n".join(f.read_text() for f in (ROOT / "src" / "dcgan").rglob("*.py"))
+    assert [n for n in re.findall(r"\b[A-Z]{3,}_[A-Z_]{3,}\b", text) if f'"{n}"' not in source] == []
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (ROOT / image).is_file(), image
 

@@ -18,6 +18,7 @@ from dcgan.cli.latent import animate, arithmetic, interpolate
 from dcgan.generator import load_generator
 from dcgan.latent.arithmetic import cell_origin, figure_label_width
 from dcgan.pixels import to_uint8
+from factories import varied_checkpoint
 
 COMMANDS = (animate, interpolate, arithmetic)
 
@@ -36,26 +37,7 @@ def registered():
 @pytest.fixture(scope="module")
 def varied(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint file: tiny_run's networks with G's output layer x300, so samples differ between seeds."""
-    G = load_generator(tiny_run)
-    last = [m for m in G.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
-    with torch.no_grad():
-        last.weight.mul_(300)
-    from dcgan.checkpoint import save_checkpoint
-
-    g, d = G.generator, G.discriminator
-    return save_checkpoint(
-        tmp_path_factory.mktemp("varied") / "run",
-        config=G.config,
-        generator=g,
-        discriminator=d,
-        opt_g=torch.optim.Adam(g.parameters()),
-        opt_d=torch.optim.Adam(d.parameters()),
-        step=G.step,
-        epoch=1,
-        images_seen=32,
-        rng={"z": torch.Generator().get_state()},
-        extra={"channels": G.channels},
-    )
+    return varied_checkpoint(tiny_run, tmp_path_factory.mktemp("varied") / "run")
 
 
 def one_line_error(outcome: tuple[int, str, str], *needles: str) -> str:

@@ -14,34 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcgan.checkpoint import save_checkpoint
 from dcgan.errors import DcganError
 from dcgan.generator import load_generator
 from dcgan.latent import walks
 from dcgan.latent.arithmetic import latent_arithmetic
 from dcgan.pixels import to_uint8
-
-
-def varied_checkpoint(tiny_run: Path, folder: Path) -> Path:
-    """tiny_run's networks with G's output layer x300: samples that differ visibly between seeds."""
-    G = load_generator(tiny_run)
-    last = [m for m in G.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
-    with torch.no_grad():
-        last.weight.mul_(300)
-    g, d = G.generator, G.discriminator
-    return save_checkpoint(
-        folder,
-        config=G.config,
-        generator=g,
-        discriminator=d,
-        opt_g=torch.optim.Adam(g.parameters()),
-        opt_d=torch.optim.Adam(d.parameters()),
-        step=G.step,
-        epoch=1,
-        images_seen=32,
-        rng={"z": torch.Generator().get_state()},
-        extra={"channels": G.channels},
-    )
+from factories import varied_checkpoint
 
 
 @pytest.fixture(scope="module")

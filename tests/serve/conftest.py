@@ -18,36 +18,17 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from dcgan.checkpoint import save_checkpoint
-from dcgan.generator import load_generator
+from factories import varied_checkpoint
 
 
 @pytest.fixture(scope="session")
 def varied_run(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory holding tiny_run's networks with G's output layer x300: two steps of training leave
     every sample mid-grey, this makes seeds (and walk frames) differ visibly."""
-    G = load_generator(tiny_run)
-    last = [m for m in G.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
-    with torch.no_grad():
-        last.weight.mul_(300)
-    g, d = G.generator, G.discriminator
     run = tmp_path_factory.mktemp("varied") / "run"
-    save_checkpoint(
-        run,
-        config=G.config,
-        generator=g,
-        discriminator=d,
-        opt_g=torch.optim.Adam(g.parameters()),
-        opt_d=torch.optim.Adam(d.parameters()),
-        step=G.step,
-        epoch=1,
-        images_seen=32,
-        rng={"z": torch.Generator().get_state()},
-        extra={"channels": G.channels},
-    )
+    varied_checkpoint(tiny_run, run)
     return run
 
 
