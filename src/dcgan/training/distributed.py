@@ -402,6 +402,10 @@ def session(device: str) -> Iterator[Dist]:
         builtins.print = lambda *args, **kw: None
     try:
         yield _current
+        if owns:
+            # Every rank leaves together: a rank that tore its gloo group down while rank 0 was still writing
+            # the run's last files aborted now and then ("terminate called without an active exception").
+            tdist.barrier(group=_current.group)
     finally:
         builtins.print = shown
         done, _current = _current, Dist()
