@@ -103,6 +103,12 @@ class TrainConfig:
     attributes: str = setting(
         "", 'CelebA attributes to condition on, comma-separated, e.g. Smiling,Male (implies conditioning; "": none)'
     )
+    class_loss: float = setting(
+        0.0,
+        "conditional runs: weight of an auxiliary classification loss (AC-GAN): D also classifies real images, "
+        "G is pushed to make fakes classified as asked (0: off)",
+        at_least=0,
+    )
 
     # Loss and optimisation.
     loss: str = setting("bce", "bce (non-saturating, S1), hinge, lsgan, wgan-gp", choices=LOSSES, noun="loss")
@@ -178,6 +184,13 @@ class TrainConfig:
         if self.sync_bn and self.arch == "mlp":  # the one architecture without BatchNorm layers (models/mlp.py)
             raise ConfigError("--sync-bn: the mlp architecture has no BatchNorm layers to synchronise; drop --sync-bn")
         check_attributes(self.attributes)
+        if self.class_loss > 0 and not self.is_conditional():
+            raise ConfigError("--class-loss: needs a conditional run; add --conditional (or --attributes), or drop it")
+        if self.class_loss > 0 and self.arch == "mlp":
+            raise ConfigError(
+                "--class-loss: the mlp architecture's D reads the label in its first layer, so a class head there "
+                "could read the label instead of the image; use --arch dcgan or drop --class-loss"
+            )
         return self
 
     def is_conditional(self) -> bool:

@@ -19,7 +19,8 @@ The losses, with r = D(x) on real images and f = D(G(z)) on fakes:
   10 * (||grad D(x_hat)|| - 1)^2 on random interpolates x_hat; G minimises -f. The penalty is per
   sample, so BatchNorm in D (which mixes samples) breaks it: train it with --no-d-batchnorm.
 
-`r1_penalty` (Mescheder et al. 2018) can be added to any of them. `get_loss(name)` is the one
+`r1_penalty` (Mescheder et al. 2018) can be added to any of them, and `classification_loss` (AC-GAN's
+auxiliary loss, --class-loss) to any of them in a conditional run. `get_loss(name)` is the one
 lookup by name; it raises ConfigError naming --loss for an unknown name.
 """
 
@@ -167,6 +168,17 @@ def r1_penalty(discriminator: nn.Module, real: torch.Tensor, gamma: float) -> to
     out = discriminator(x)  # (N,)
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)  # (N, C, H, W)
     return 0.5 * gamma * grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def classification_loss(class_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """AC-GAN's auxiliary loss (Odena et al. 2017): cross-entropy of D's class head against the labels.
+
+    Classes: class_logits (N, K), y (N,) indices, softmax cross-entropy. Attributes: class_logits (N, A),
+    y (N, A) in {-1, 1}, binary cross-entropy per attribute (several may hold at once)."""
+    logits = class_logits.float()
+    if y.dim() == 1:
+        return F.cross_entropy(logits, y.long())
+    return F.binary_cross_entropy_with_logits(logits, (y.float() + 1) / 2)
 
 
 def get_loss(name: str) -> GANLoss:

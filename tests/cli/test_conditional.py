@@ -197,3 +197,17 @@ def test_evaluate_a_conditional_run_with_inception_intra_class_fid(cli, fashion_
     result = json.loads((tmp_path / "e.json").read_text())
     assert "fid_intra" in out and result["fid_intra"] is not None and result["fid"] > 0
     assert all(v is not None and v >= 0 for v in result["fid_intra_per_class"].values())
+
+
+def test_the_class_loss_is_refused_where_it_cannot_work(cli, tmp_path: Path) -> None:
+    data = class_folder(tmp_path / "clothes")
+    code, _, err = train(cli, data, tmp_path / "run", "--class-loss", "1")
+    assert code == 2 and "--class-loss: needs a conditional run; add --conditional" in error_line(err)
+    code, _, err = train(cli, data, tmp_path / "run", "--conditional", "--class-loss", "1", "--arch", "mlp")
+    assert code == 2 and "--class-loss: the mlp architecture's D reads the label" in error_line(err)
+    code, _, err = train(cli, data, tmp_path / "run", "--conditional", "--class-loss", "-1")
+    assert code == 2 and "--class-loss" in error_line(err)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+    code, _, err = train(cli, data, tmp_path / "run", "--conditional", "--class-loss", "1")
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["class_loss"] == 1.0

@@ -3,6 +3,7 @@ labels, resumes bit for bit, rolls back on divergence, and the batches carry the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -35,6 +36,9 @@ OPTIONS = {
     "dcgan-fc": dict(arch="dcgan-fc", size=32, d_batchnorm=False, real_label=0.9, z_dist="uniform"),
     "mlp": dict(arch="mlp", init="keras"),
     "bf16": dict(amp="bf16"),
+    "class-loss": dict(class_loss=1.0),
+    "class-loss-hinge-spectral-norm": dict(class_loss=0.5, loss="hinge", spectral_norm=True, d_batchnorm=False),
+    "class-loss-dcgan-fc": dict(class_loss=1.0, arch="dcgan-fc", size=32, d_batchnorm=False),
 }
 
 
@@ -62,6 +66,7 @@ def test_every_option_trains_with_labels_and_samples_each_class(option: str, tmp
     [
         "bce",
         "ema",
+        "class-loss",
         pytest.param("wgan-gp", marks=pytest.mark.slow),
         pytest.param("diffaugment", marks=pytest.mark.slow),
     ],
@@ -77,7 +82,7 @@ def test_a_conditional_resume_ends_bit_identical(option: str, tmp_path: Path) ->
 
 def test_attribute_conditioning_trains_on_every_architecture(tmp_path: Path) -> None:
     celeba_attr_root = celeba_root(tmp_path / "celeba")
-    for arch, extra in (("dcgan", {}), ("dcgan-fc", {"d_batchnorm": False}), ("mlp", {})):
+    for arch, extra in (("dcgan", {"class_loss": 1.0}), ("dcgan-fc", {"d_batchnorm": False}), ("mlp", {})):
         config = tiny_config(
             "celeba-dcgan",
             data=str(celeba_attr_root),
@@ -139,3 +144,68 @@ def test_the_fixed_grid_has_one_row_per_class(tmp_path: Path) -> None:
     run = train(tiny(size=32, sample_grid=9), tmp_path / "run", progress=False, max_steps=3)
     grid = Image.open(sorted((run / "samples").glob("*.png"))[-1])
     assert grid.size == (3 * 34 + 2, 3 * 34 + 2)  # 3 columns (sqrt 9) x 3 classes, 32 px + 2 px padding
+
+
+def test_the_class_loss_teaches_d_to_classify_real_images_and_trains_both_networks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--class-loss (AC-GAN): D's class head, which never sees y, learns the synthetic shapes from the images;
+    each step adds the class loss to D's update (real labels) and to G's (the fakes' labels, through G);
+    a run without it has no class head at all."""
+    from dcgan.losses import classification_loss
+    from dcgan.training import trainer
+
+    calls: list[tuple[bool, torch.Tensor]] = []
+
+    def recorded(class_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        generator_params = [p for p in trainer_state["G"].parameters()]
+        grads = torch.autograd.grad(class_logits.sum(), generator_params, allow_unused=True, retain_graph=True)
+        calls.append((any(g is not None for g in grads), y.clone()))
+        return classification_loss(class_logits, y)
+
+    trainer_state: dict[str, torch.nn.Module] = {}
+    original_state = trainer.TrainState
+
+    def capture(*args, **kwargs):
+        state = original_state(*args, **kwargs)
+        trainer_state["G"] = state.generator
+        return state
+
+    monkeypatch.setattr(trainer, "TrainState", capture)
+    monkeypatch.setattr(trainer, "classification_loss", recorded)
+    config = tiny(limit=192, batch_size=32, epochs=1000, amp="off", class_loss=1.0, log_every=10, d_channels=16)
+    run = train(dataclasses.replace(config, lr_d=1e-3), tmp_path / "ac", progress=False, max_steps=80)
+    assert len(calls) == 160  # D's update, then G's, every step
+    assert not any(through_g for through_g, _ in calls[0::2])  # D's class loss is on real images
+    assert all(through_g for through_g, _ in calls[1::2])  # G's is on its fakes: it trains G
+    monkeypatch.undo()
+
+    model = load_generator(run)
+    D = model.discriminator.eval()
+    assert any(k.endswith("classifier.weight") for k in tensors(list_checkpoints(run)[-1]))
+    store = open_store("synthetic", 28, 1, limit=192, cache_dir=None, progress=False)
+    images = torch.from_numpy(store.images[:192]).float().div(127.5).sub(1)
+    labels = torch.from_numpy(store.labels[:192]).long()
+    with torch.no_grad():
+        logits, classes = D(images, classify=True)
+        _, classes_other_y = D(images, (labels + 1) % 3, classify=True)
+    assert logits.shape == (192,) and classes.shape == (192, 3)
+    assert torch.equal(classes, classes_other_y)  # the head reads the image, not the label it is given
+    accuracy = float((classes.argmax(1) == labels).float().mean())
+    assert accuracy > 0.8, accuracy  # three shapes at random sizes, angles and shades; chance is 1/3
+    assert float(classification_loss(classes, labels)) < float(np.log(3))  # better than a uniform guess
+    plain = train(tiny(), tmp_path / "plain", progress=False, max_steps=1)
+    assert not any("classifier" in k for k in tensors(list_checkpoints(plain)[-1]))
+    with pytest.raises(ValueError, match="no class head"):
+        load_generator(plain).discriminator(images[:2], classify=True)
+
+
+def test_classification_loss_is_cross_entropy_for_classes_and_per_attribute_bce() -> None:
+    from dcgan.losses import classification_loss
+
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 0.0, 3.0]])
+    expected = -(torch.log_softmax(logits, 1)[0, 0] + torch.log_softmax(logits, 1)[1, 2]) / 2
+    assert torch.allclose(classification_loss(logits, torch.tensor([0, 2])), expected)
+    y = torch.tensor([[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0]])  # attributes in {-1, 1}
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, (y + 1) / 2)
+    assert torch.allclose(classification_loss(logits, y), expected)

@@ -8,6 +8,10 @@
   before the last layer (after the activation), output = psi(h) + <embed(y), sum over space of h>,
   where psi is the unconditional head. With --spectral-norm the embedding is normalised too.
 - MLP (`mlp`): a label embedding concatenated to the inputs of G (z) and D (the flattened image).
+- `--class-loss W` (AC-GAN, Odena et al. 2017), DCGAN discriminators: a second head, a linear classifier
+  on the same features h (flattened, which never see y), giving class logits (N, K) (attributes: (N, A));
+  `D(x, y, classify=True)` returns (logits, class_logits). The loss is `losses.classification_loss`.
+  (The MLP's D sees y in its first layer, so a head there could read the label instead of the image.)
 
 Labels: `LabelEmbedding` looks up a row per class index, or applies a linear map (a "vector
 condition") to an attribute vector. `y=None` gives the label-free forward: G uses the mean of
@@ -101,19 +105,28 @@ class ConditionalGenerator(nn.Module):
 
 class ProjectionDiscriminator(nn.Module):
     """A DCGAN discriminator (`dcgan.Discriminator` or `dcgan.FCDiscriminator`) as a projection
-    discriminator: (x, y) -> psi(h) + <embed(y), sum_hw h>, logits (N,)."""
+    discriminator: (x, y) -> psi(h) + <embed(y), sum_hw h>, logits (N,). classifier: also an auxiliary
+    class head on h (--class-loss), whose logits `classify=True` returns too."""
 
-    def __init__(self, base: dcgan.Discriminator | dcgan.FCDiscriminator, condition: Condition) -> None:
+    def __init__(
+        self, base: dcgan.Discriminator | dcgan.FCDiscriminator, condition: Condition, classifier: bool = False
+    ) -> None:
         super().__init__()
         self.condition = condition
         self.base = base
         if isinstance(base, dcgan.FCDiscriminator):
             features = [m for m in base.main if isinstance(m, nn.Conv2d)][-1].out_channels
+            flat = base.fc.in_features
         else:
-            features = base.main[-1].in_channels
+            last = base.main[-1]
+            features = last.in_channels
+            flat = features * last.kernel_size[0] * last.kernel_size[1]  # the last conv reads the whole map
         self.embed = LabelEmbedding(condition, features)
+        self.classifier = nn.Linear(flat, condition.size) if classifier else None
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, classify: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         base = self.base
         if isinstance(base, dcgan.FCDiscriminator):
             h = base.main(x)
@@ -124,10 +137,21 @@ class ProjectionDiscriminator(nn.Module):
                 x = layer(x)
             h = x
             out = layers[-1](h).view(-1)
-        if y is None:
-            return out
-        pooled = h.sum(dim=(2, 3))  # (N, F): global sum pooling, as in the projection discriminator
-        return out + (self.embed(y, len(h)).to(pooled.dtype) * pooled).sum(dim=1)
+        if y is not None:
+            pooled = h.sum(dim=(2, 3))  # (N, F): global sum pooling, as in the projection discriminator
+            out = out + (self.embed(y, len(h)).to(pooled.dtype) * pooled).sum(dim=1)
+        return with_classes(self.classifier, out, h, classify)
+
+
+def with_classes(
+    classifier: nn.Linear | None, out: torch.Tensor, h: torch.Tensor, classify: bool
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """`out`, or with classify=True (out, class logits of the flattened features h)."""
+    if not classify:
+        return out
+    if classifier is None:
+        raise ValueError("this discriminator has no class head (it was trained without --class-loss)")
+    return out, classifier(h.flatten(1))
 
 
 class ConditionalMLPGenerator(nn.Module):
@@ -176,7 +200,7 @@ def build_conditional(config: TrainConfig, channels: int, condition: Condition) 
     else:
         g = dcgan.Generator(c.z_dim, channels, c.size, c.g_channels)
         d = dcgan.Discriminator(channels, c.size, c.d_channels, batchnorm=c.d_batchnorm)
-    return ConditionalGenerator(g, condition), ProjectionDiscriminator(d, condition)
+    return ConditionalGenerator(g, condition), ProjectionDiscriminator(d, condition, c.class_loss > 0)
 
 
 @torch.no_grad()

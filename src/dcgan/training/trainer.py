@@ -25,7 +25,7 @@ from ..config import RESUME_MAY_CHANGE, TrainConfig, resolve_data, resume_config
 from ..device import autocast, device_name, precision_summary
 from ..errors import DataError, DivergenceError
 from ..labels import attach_labels, check_same_labels
-from ..losses import GANLoss, get_loss, r1_penalty
+from ..losses import GANLoss, classification_loss, get_loss, r1_penalty
 from ..metrics.registry import selection_metric
 from ..sample import sample_latents
 
@@ -266,6 +266,8 @@ def gan_step(
 ) -> torch.Tensor:
     """One optimisation step of D and then G on `real` (floats in [-1, 1]) and latents `z`; y: for a
     conditional run, (labels of `real`, labels for G's fakes), None otherwise (penalties use real labels).
+    With --class-loss W, D also learns to classify the real images and G to have its fakes classified as
+    their labels (AC-GAN's auxiliary loss, weighted by W in both updates).
 
     Returns meter.STATS as a (5,) float tensor on the device: Loss_D, Loss_G, D(x), D(G(z)) before and
     after the D update (as probabilities). Nothing here waits for the host."""
@@ -273,14 +275,17 @@ def gan_step(
     config = state.config
     D_real = D if y is None else functools.partial(D, y=y[0])  # D given the labels of what it judges
     D_fake = D if y is None else functools.partial(D, y=y[1])
+    w = config.class_loss  # > 0 only in conditional runs (config.validate)
 
     # (1) Update D: real and fake batches pass D separately (BatchNorm statistics as in S1).
     with autocast(real.device, dtype):
         fake = G(z) if y is None else G(z, y[1])
-        d_real = D_real(augment(real, rng))
+        d_real, classes_real = judge(D_real, augment(real, rng), w)
         d_fake = D_fake(augment(fake.detach(), rng))
         loss_real, loss_fake = loss.d_loss(d_real.float(), d_fake.float(), config.real_label)
         loss_d = loss_real + loss_fake
+        if classes_real is not None and y is not None:
+            loss_d = loss_d + w * classification_loss(classes_real, y[0])
     if loss.needs_gradient_penalty:
         loss_d = loss_d + loss.gradient_penalty(D_real, real, fake.detach().float(), config.gp_weight, generator=rng)
     if config.r1_gamma > 0:
@@ -292,8 +297,10 @@ def gan_step(
     # (2) Update G: maximise log D(G(z)) against the freshly updated D, whose weights are frozen meanwhile
     # (no D weight gradients to compute; under torchrun nothing for D's all-reduce: distributed.frozen).
     with autocast(real.device, dtype), frozen(D):
-        d_fake_after = D_fake(augment(fake, rng))
+        d_fake_after, classes_fake = judge(D_fake, augment(fake, rng), w)
         loss_g = loss.g_loss(d_fake_after.float())
+        if classes_fake is not None and y is not None:
+            loss_g = loss_g + w * classification_loss(classes_fake, y[1])
     opt_g.zero_grad(set_to_none=True)
     scaler.scale(loss_g).backward()
     scaler.step(opt_g)
@@ -302,6 +309,14 @@ def gan_step(
     with torch.no_grad():
         probs = [torch.sigmoid(x.detach().float()).mean() for x in (d_real, d_fake, d_fake_after)]
         return torch.stack([loss_d.detach().float(), loss_g.detach().float(), *probs])
+
+
+def judge(D: Callable[..., Any], x: torch.Tensor, class_loss: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """D's logits on x, and its class logits when the run has --class-loss (else None)."""
+    if class_loss > 0:
+        logits, classes = D(x, classify=True)
+        return logits, classes
+    return D(x), None
 
 
 def roll_back(state: TrainState, run: RunDir, log: MetricsLog) -> None:
