@@ -198,6 +198,33 @@ def test_conditional_training_works_under_ddp(tmp_path: Path) -> None:
     assert ck.step == 6 and ck.meta["extra"]["world_size"] == 2 and "labels" in ck.meta["extra"]
 
 
+@pytest.mark.slow
+def test_adaptive_augmentation_agrees_across_ranks_and_resumes_bit_identical(tmp_path: Path) -> None:
+    # --augment ada: the ranks' signs are summed at each adjustment (p moves by the global batch's 64 images / 200)
+    # and gathered on rank 0 at logging boundaries, so a checkpoint holds them all: a resume from step 5 (step 5's
+    # signs pending) gives step 6's and 9's checkpoints of the uninterrupted run. A rank that kept its own pending
+    # signs on resume, or lost them, would change step 6's sum.
+    args = [*TINY, "--epochs", "3", "--augment", "ada", "--ada-speed", "200", "--amp", "off", "--channels-last", "off"]
+    proc = run_cmd(torchrun(2, *args, "--out", str(tmp_path / "straight")), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cmd(torchrun(2, *args, "--max-steps", "5", "--out", str(tmp_path / "part")), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pending = read_checkpoint(list_checkpoints(tmp_path / "part")[-1]).meta["extra"]["ada"]
+    # Every rank's signs of step 5 (measured: all 16 positive), where rank 0's own 8 images give at most 8.
+    assert pending["steps"] == 1 and pending["images"] == 16 and pending["sign_sum"] > 8, pending
+    proc = run_cmd(torchrun(2, *TINY, "--out", str(tmp_path / "part"), "--resume"), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    p = [r["augment_p"] for r in map(json.loads, (tmp_path / "straight" / "metrics.jsonl").open()) if "loss_d" in r]
+    assert len(p) == 9 and p[:3] == [0.0] * 3 and all(0 <= v <= 1 for v in p)
+    assert all(abs(p[i] - p[i - 1]) in (0.0, pytest.approx(0.32)) for i in range(1, 9))
+    for step in (6, 9):
+        a, b = (
+            read_checkpoint(tmp_path / r / "checkpoints" / f"ckpt-{step:09d}.safetensors") for r in ("straight", "part")
+        )
+        assert a.meta["extra"]["ada"] == b.meta["extra"]["ada"] and a.meta["extra"]["ada"]["images"] > 0, step
+        assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors), step
+
+
 def worker_pids(launcher: int) -> dict[int, int]:
     """{RANK: pid} of the processes a launcher started (its children with RANK in their environment)."""
     found = {}

@@ -290,12 +290,21 @@ class Dist:
         if not self.enabled:
             return ok, stopping
         flags = torch.stack([(~ok).float(), torch.tensor(float(stop.requested()), device=ok.device)])
-        packed = torch.cat([meter.sums, flags.to(meter.sums.device)])
+        pending = [state.ada.sign_sum.view(1)] if state.ada is not None else []  # --augment ada's signs, summed
+        packed = torch.cat([meter.sums, *pending, flags.to(meter.sums.device)])
         tdist.all_reduce(packed)
         meter.sums.copy_(packed[: len(meter.sums)] / self.world)
-        not_finite, stops = packed[len(meter.sums) :].tolist()
+        if state.ada is not None:  # all on rank 0, whose checkpoints (at logging boundaries) so hold every rank's
+            state.ada.sign_sum.fill_(packed[len(meter.sums)] if self.is_main else 0.0)
+        not_finite, stops = packed[-2:].tolist()
         self.reseed(state)
         return not_finite == 0, stops > 0
+
+    def all_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """x summed over the ranks in place (--augment ada's signs at each adjustment of p); one process: x."""
+        if self.enabled:
+            tdist.all_reduce(x)
+        return x
 
     def reseed(self, state: TrainState) -> None:
         """Under torchrun: this rank's augmentation stream from (seed, rank, step) (at logging boundaries and

@@ -27,9 +27,14 @@ class IntervalMeter:
         self.steps += 1
         self.images += images
 
-    def read(self) -> tuple[dict[str, float], int, float]:
-        """(mean of each STAT, images, seconds) since the last read: one host sync; starts a new interval."""
-        means = dict(zip(STATS, (self.sums / self.steps).tolist(), strict=True))
+    def read(self, extra: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, float], int, float]:
+        """(mean of each STAT, images, seconds) since the last read: one host sync; starts a new interval.
+        extra: 0-d device tensors read in the same sync, added to the means by name as they are now
+        (--augment ada's p)."""
+        values = self.sums / self.steps
+        if extra:
+            values = torch.cat([values, torch.stack([v.detach().float().reshape(()) for v in extra.values()])])
+        means = dict(zip((*STATS, *(extra or {})), values.tolist(), strict=True))
         seconds = time.perf_counter() - self.started
         images = self.images
         self.sums.zero_()

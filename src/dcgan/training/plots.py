@@ -1,4 +1,5 @@
-"""Training plots as S1 shows them: G and D loss over iterations, D(x) and D(G(z)) over iterations."""
+"""Training plots as S1 shows them: G and D loss over iterations, D(x) and D(G(z)) over iterations; and
+the augmentation probability p of an --augment ada run."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def plot_training(records: Sequence[dict[str, Any]], plots_dir: str | Path) -> list[Path]:
-    """Write plots/losses.png, plots/d_outputs.png and (when FID was measured) plots/fid.png."""
+    """Write plots/losses.png, plots/d_outputs.png, (--augment ada) plots/augment_p.png and (when FID was
+    measured) plots/fid.png."""
     plt = _figure()
     plots_dir = Path(plots_dir)
     steps = [r["step"] for r in records if "loss_d" in r]
@@ -54,6 +56,18 @@ def plot_training(records: Sequence[dict[str, Any]], plots_dir: str | Path) -> l
         _save(fig, plots_dir / "d_outputs.png")
         plt.close(fig)
         written.append(plots_dir / "d_outputs.png")
+
+    adaptive = [r for r in records if "augment_p" in r]  # --augment ada: p over the run
+    if adaptive:
+        fig, ax = plt.subplots(figsize=(10, 4))
+        ax.plot([r["step"] for r in adaptive], [r["augment_p"] for r in adaptive], linewidth=1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title("Adaptive augmentation: probability p of each transform")
+        ax.set_xlabel("iterations")
+        ax.set_ylabel("p")
+        _save(fig, plots_dir / "augment_p.png")
+        plt.close(fig)
+        written.append(plots_dir / "augment_p.png")
 
     shown = [k for k in ("fid", "fid_fashion", "kid") if any(k in r for r in records)]
     if shown:

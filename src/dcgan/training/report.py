@@ -42,6 +42,7 @@ def write_report(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) -
         "<h2>Training curves</h2>",
         _img(run.plots / "losses.png", "G and D loss over iterations"),
         _img(run.plots / "d_outputs.png", "D(x) and D(G(z)) over iterations"),
+        _img(run.plots / "augment_p.png", "adaptive augmentation (--augment ada): the probability p over iterations"),
         _img(run.plots / "fid.png", "FID over iterations"),
     ]
     if samples:

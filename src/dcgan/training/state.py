@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from .. import checkpoint as ckpt
-from ..config import TrainConfig
+from ..augment import AdaptiveAugment, make_adaptive
+from ..config import TrainConfig, split_augment
 from ..device import amp_dtype, memory_format
 from ..ema import EMA
 from ..errors import CheckpointError
@@ -70,6 +71,11 @@ class TrainState:
         self.z_rng = torch.Generator().manual_seed(config.seed)
         self.aug_rng = torch.Generator(device=device).manual_seed(config.seed + 11)
         self.counters = Counters()
+        # --augment ada: the augmentation probability p and what adjusts it (saved in checkpoints); None otherwise.
+        policy, adaptive = split_augment(config.augment)
+        self.ada: AdaptiveAugment | None = None
+        if adaptive:
+            self.ada = make_adaptive(policy, config.ada_target, config.ada_speed, config.loss, device)
         # What the training step calls: the networks, or their DistributedDataParallel wrappers under torchrun.
         self.g_train, self.d_train = self.generator, self.discriminator
 
@@ -104,6 +110,8 @@ class TrainState:
             "rollbacks": c.rollbacks,
             **distributed.current().checkpoint_extra(),
         }
+        if self.ada is not None:  # p and the signs since its last adjustment (made whole over the processes)
+            extra["ada"] = self.ada.state_dict()
         if name is not None:
             extra["best"] = True
         return ckpt.save_checkpoint(
@@ -140,6 +148,12 @@ class TrainState:
             aug_key = "aug_cuda" if self.device.type == "cuda" else "aug"
             if aug_key in rng:
                 self.aug_rng.set_state(rng[aug_key])
+            if self.ada is not None:
+                ada = ck.meta["extra"].get("ada")
+                if not isinstance(ada, dict):
+                    raise ValueError("no adaptive augmentation state")
+                # Under torchrun rank 0 alone takes the pending sign sum: the ranks' sums are added at adjustments.
+                self.ada.load_state_dict(ada, pending=distributed.is_main())
         except (ValueError, KeyError, RuntimeError, TypeError) as e:
             raise CheckpointError(
                 f"{ck.path}: damaged optimiser or random-stream state ({e}); use another checkpoint"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..augment import DEFAULT_POLICY, Augment, make_augment
+from ..augment import DEFAULT_POLICY, AdaptiveAugment, Augment, make_augment
 from ..checkpoint import Checkpoint, checkpoint_name, read_checkpoint
 from ..config import RESUME_MAY_CHANGE, TrainConfig, resolve_data, resume_config, with_resume_record
 from ..device import autocast, device_name, precision_summary
@@ -103,7 +103,7 @@ def run_training(
     # Build the networks, optimisers and random streams; the loss, augmentation and precision.
     state = TrainState(config, channels, device, condition)
     loss = get_loss(config.loss)
-    augment = make_augment(config.augment)
+    augment = state.ada if state.ada is not None else make_augment(config.augment)  # --augment ada: adaptive
     dtype = state.dtype
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     print(
@@ -149,6 +149,8 @@ def run_training(
                 if state.ema is not None:
                     state.ema.update(state.generator, n)
                 meter.add(stats, n)
+                if state.ada is not None:  # every few steps, p follows D's signs on real images (on the device)
+                    state.ada.step_done(n, dist.all_sum)
                 c.step += 1
                 c.batch_index += 1
                 c.images_seen += n
@@ -158,7 +160,7 @@ def run_training(
                 # Log: one host read per interval; the divergence check rides on it.
                 if c.step % config.log_every == 0 or end_of_epoch or c.step >= total_steps or stopping:
                     ok, stopping = dist.end_interval(state, meter, weights_finite(state.networks()), stop, stopping)
-                    means, images, seconds = meter.read()
+                    means, images, seconds = meter.read({"augment_p": state.ada.p} if state.ada is not None else None)
                     c.train_seconds += seconds
                     if not (all_finite(means) and bool(ok)):
                         roll_back(state, run, log)
@@ -243,8 +245,9 @@ def warn_about_recipe(config: TrainConfig, num_images: int, fresh: bool) -> None
     """Warnings about choices that usually go wrong (said once, when a run starts)."""
     if num_images < SMALL_DATA and not config.augment and fresh:
         print(
-            f"warning: only {num_images} training images: D will overfit them; add --augment "
-            f"{DEFAULT_POLICY} (DiffAugment, measured in benchmarks/RESULTS.md) or use --preset small-faces",
+            f"warning: only {num_images} training images: D will overfit them; add --augment ada (adaptive "
+            "augmentation: DiffAugment's transforms only as often as D's overfitting calls for; not measured here yet), "
+            f"--augment {DEFAULT_POLICY} (DiffAugment, measured in benchmarks/RESULTS.md) or use --preset small-faces",
             file=sys.stderr,
         )
     if config.loss == "wgan-gp" and config.d_batchnorm and config.arch != "mlp":
@@ -281,6 +284,8 @@ def gan_step(
     with autocast(real.device, dtype):
         fake = G(z) if y is None else G(z, y[1])
         d_real, classes_real = judge(D_real, augment(real, rng), w)
+        if isinstance(augment, AdaptiveAugment):
+            augment.observe(d_real)  # the overfitting signal: the signs of D's logits on real images
         d_fake = D_fake(augment(fake.detach(), rng))
         loss_real, loss_fake = loss.d_loss(d_real.float(), d_fake.float(), config.real_label)
         loss_d = loss_real + loss_fake
