@@ -80,6 +80,7 @@ EXPECT: dict[tuple[str, str, str], str] = {
     **{("train", p, "huge"): ANY for p in ("ema_half_life", "eval_num")},
     **{("train", p, "zero"): OK for p in ("ema_half_life", "plot_every", "snapshot_every", "eval_every")},
     **{("train", p, "zero"): OK for p in ("gp_weight", "r1_gamma", "beta1", "beta2", "checkpoint_minutes")},
+    ("train", "class_loss", "zero"): OK,  # no auxiliary class loss
     # generate: a new --out folder is created; --grid may replace a file; an empty --grid means none.
     ("generate", "out", "missing"): OK,
     ("generate", "out", "folder"): OK,
@@ -106,6 +107,9 @@ EXPECT: dict[tuple[str, str, str], str] = {
         for c in ("project", "inpaint", "outpaint")
         for p, label in (("out", "missing"), ("out", "folder"), ("seed", "zero"), ("batch_size", "huge"))
     },
+    # study --dry-run checks the flags, recipe and data and writes nothing: any --out and cache folder will do.
+    **{("study", p, label): OK for p in ("out", "cache_dir") for label in ("missing", "folder")},
+    **{("study", p, "huge"): OK for p in ("epochs", "steps")},
     ("project", "feature_weight", "zero"): OK,
     ("inpaint", "prior_weight", "zero"): OK,
     ("outpaint", "prior_weight", "zero"): OK,
@@ -150,6 +154,7 @@ BASE = {
     "presets": ((), ()),
     "prepare": (("{images}",), ("--size", "8", "--cache-dir", "{cache}")),
     "train": ((), ("--data", "synthetic", "--out", "{out}", "--dry-run", "--no-progress")),
+    "study": ((), ("--data", "synthetic", "--limits", "16", "--out", "{out}", "--dry-run", "--no-progress")),
     "generate": (("{run}",), ("--num", "2", "--out", "{out}")),
     "evaluate": (("{run}",), ("--metrics", "disc", "--num", "4", "--no-progress", "--cache-dir", "{cache}")),
     "export": (("{run}",), ("--out", "{out}")),

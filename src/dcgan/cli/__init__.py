@@ -58,6 +58,7 @@ from .generate import generate  # noqa: E402
 from .inverse import inpaint, outpaint, project  # noqa: E402
 from .latent import animate, arithmetic, interpolate  # noqa: E402
 from .serve import serve  # noqa: E402
+from .study import study  # noqa: E402
 from .train import prepare, presets, train  # noqa: E402
 
 for command in (
@@ -74,6 +75,7 @@ for command in (
     outpaint,
     export,
     serve,
+    study,
 ):
     main.add_command(command)
 
