@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import train_for_budget  # noqa: E402
+from quality import parse_sets, train_for_budget  # noqa: E402
 
 PRESETS = ("fashion-cond", "fashion-best")
 
@@ -52,7 +52,8 @@ def measure(preset: str, args: argparse.Namespace) -> dict[str, Any]:
     from dcgan.data import open_store
     from dcgan.metrics.evaluate import evaluate_run
 
-    config = resolve_config(preset, seed=args.seed, epochs=1000, amp=args.amp)  # the time budget ends training
+    overrides = parse_sets(args.cond_set) if preset == "fashion-cond" else {}
+    config = resolve_config(preset, overrides, seed=args.seed, epochs=1000, amp=args.amp)  # the budget ends training
     open_store(config.data, config.size, config.channels, cache_dir=args.cache_dir)  # packed before the clock starts
     run, seconds = train_for_budget(
         config, Path(args.work) / preset, None, args.seconds, args.cache_dir, not args.no_progress
@@ -60,7 +61,7 @@ def measure(preset: str, args: argparse.Namespace) -> dict[str, Any]:
     result = evaluate_run(
         run, metrics=args.metrics, num=args.num, seed=args.seed, progress=not args.no_progress, cache_dir=args.cache_dir
     )
-    result.update(preset=preset, train_wall_seconds=round(seconds, 1), run=str(run))
+    result.update(preset=preset, overrides=overrides, train_wall_seconds=round(seconds, 1), run=str(run))
     if preset == "fashion-best":
         result["predicted_class_share"] = class_shares(run, args.num, args.seed)
     return result
@@ -107,12 +108,19 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--json", default=str(Path(__file__).resolve().parent / "results" / "conditional.json"))
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--presets", default=",".join(PRESETS), help="which of the two to run (comma-separated)")
+    ap.add_argument(
+        "--cond-set", action="append", default=[], help="KEY=VALUE: a config override of fashion-cond (repeatable)"
+    )
     args = ap.parse_args()
     if args.num < 20:
         raise SystemExit("error: --num: at least 20 (2 images per class for the intra-class FID)")
 
     started = time.time()
-    results = {preset: measure(preset, args) for preset in PRESETS}
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    if not presets or any(p not in PRESETS for p in presets):
+        raise SystemExit(f"error: --presets: choose from {', '.join(PRESETS)}")
+    results = {preset: measure(preset, args) for preset in presets}
     print(table(results))
     out = {
         "benchmark": "conditional",

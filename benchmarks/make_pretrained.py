@@ -12,6 +12,11 @@ metrics to its model card (card.json, README.md) and replaces the packaged folde
 (repeatable) uses evaluation JSON written earlier by `dcgan evaluate RUN --json FILE` for the same
 checkpoint instead: the first is the card's `evaluation`, the others `evaluation_2`, ...; all are saved
 together in --json.
+
+`--update-card` leaves the packaged weights alone and only adds measurements to the packaged model's card:
+it checks each --evaluation is of that model (same step; evaluate the packaged folder itself, e.g.
+`dcgan evaluate src/dcgan/pretrained_files/fashion --metrics fid --num 10000 --json FILE`), puts them first
+and keeps the card's earlier evaluations made at other sample counts (--note replaces the card's note).
 """
 
 from __future__ import annotations
@@ -37,7 +42,11 @@ def main() -> None:
     ap.add_argument("--evaluation", action="append", help="a `dcgan evaluate --json` file of this run (repeatable)")
     ap.add_argument("--num", type=int, default=10000, help="images per set for FID (without --evaluation)")
     ap.add_argument("--json", default="benchmarks/results/pretrained_fashion.json", help="the evaluations, as JSON")
+    ap.add_argument("--update-card", action="store_true", help="add --evaluation files to the packaged model's card")
     args = ap.parse_args()
+    if args.update_card:
+        update_card(args)
+        return
 
     import torch
 
@@ -81,6 +90,45 @@ def main() -> None:
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(folder, target)
     for evaluation in evaluations:
+        shown = ", ".join(f"{k} {evaluation[k]:.4g}" for k in ("fid", "fid_fashion", "kid") if k in evaluation)
+        print(f"{target}: {shown} ({evaluation['num_fake']} generated vs {evaluation['num_real']} test images)")
+
+
+def update_card(args: argparse.Namespace) -> None:
+    """--update-card: the packaged model's card with the --evaluation files first, its weights untouched."""
+    from dcgan import load_generator
+    from dcgan.card import evaluation_metrics
+    from dcgan.export import write_card
+    from dcgan.metrics.evaluate import write_json
+
+    if not args.evaluation:
+        sys.exit("error: --update-card: give the new measurements with --evaluation FILE")
+    target = ROOT / "src" / "dcgan" / "pretrained_files" / args.name
+    model = load_generator(target)
+    card = json.loads((target / "card.json").read_text(encoding="utf-8"))
+    new = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.evaluation]
+    for evaluation in new:
+        if evaluation.get("step") != model.step:
+            sys.exit(f"error: an evaluation is of step {evaluation.get('step')}, the packaged model's of {model.step}")
+        if str(evaluation.get("checkpoint", "")).startswith(str(ROOT) + "/"):  # no local absolute paths
+            evaluation["checkpoint"] = str(Path(evaluation["checkpoint"]).relative_to(ROOT))
+    counts = {e.get("num_fake") for e in new}
+    old = [v for k, v in card["metrics"].items() if k.startswith("evaluation") and v.get("num_fake") not in counts]
+    card["metrics"] = {k: v for k, v in card["metrics"].items() if not k.startswith("evaluation")}
+    for i, evaluation in enumerate([evaluation_metrics(e) for e in new] + old):
+        card["metrics"]["evaluation" + (f"_{i + 1}" if i else "")] = evaluation
+    if args.note:
+        card["note"] = args.note
+    write_card(target, card)
+    recorded = ROOT / args.json  # the earlier evaluations in full, where they were written
+    if recorded.is_file():
+        old = [
+            e
+            for e in json.loads(recorded.read_text(encoding="utf-8"))["evaluations"]
+            if e.get("num_fake") not in counts
+        ]
+    write_json({"command": card.get("command"), "evaluations": new + old}, recorded)
+    for evaluation in new:
         shown = ", ".join(f"{k} {evaluation[k]:.4g}" for k in ("fid", "fid_fashion", "kid") if k in evaluation)
         print(f"{target}: {shown} ({evaluation['num_fake']} generated vs {evaluation['num_real']} test images)")
 

@@ -41,11 +41,16 @@ LIMITATIONS = (
     "modes of the training data and reflect its biases; FID depends on the sample count (compare only at "
     "equal counts)."
 )
-METRIC_KEYS = ("fid", "kid", "fid_fashion", "precision", "recall", "disc_accuracy")
+METRIC_KEYS = (
+    "fid", "kid", "fid_fashion", "precision", "recall", "disc_accuracy",
+    "class_consistency", "fid_intra", "fid_fashion_intra",  # conditional models
+)  # fmt: skip
+HIGHER_IS_BETTER = frozenset({"precision", "recall", "class_consistency"})
 EVAL_FIELDS = ("num_fake", "num_real", "split", "feature_network", "fashion_network", "seed", "step", "data")
 TRAINING_FIELDS = (
     "loss", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "ema_half_life", "spectral_norm", "r1_gamma",
-    "augment", "real_label", "init", "amp", "seed", "d_channels", "g_channels", "mlp_hidden",
+    "augment", "ada_target", "ada_speed", "real_label", "init", "amp", "seed", "d_channels", "g_channels",
+    "mlp_hidden", "class_loss",
 )  # fmt: skip
 
 
@@ -80,7 +85,7 @@ def training_metrics(records: list[dict[str, Any]], step: int | None = None) -> 
     for key in METRIC_KEYS:
         evals = [r for r in records if isinstance(r.get(key), (int, float))]
         if evals:
-            best = min(evals, key=lambda r: r[key])
+            best = (max if key in HIGHER_IS_BETTER else min)(evals, key=lambda r: r[key])
             out[key] = {"last": evals[-1][key], "last_step": evals[-1].get("step"), "best": best[key]}
             out[key]["best_step"] = best.get("step")
     losses = [r for r in records if "loss_d" in r]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained_files"
 #: name -> its folder inside the package (the files listed in its card.json).
-PRETRAINED: dict[str, Path] = {"fashion": PRETRAINED_DIR / "fashion"}
+PRETRAINED: dict[str, Path] = {name: PRETRAINED_DIR / name for name in ("fashion", "fashion-cond")}
 
 
 def pretrained_path(name: str) -> Path:
