@@ -81,7 +81,7 @@ def main() -> None:
             torch_version=torch.__version__,
             **({"note": args.note} if args.note else {}),
             how_to_load=(
-                f'from dcgan import load_pretrained\nG = load_pretrained("{args.name}")\nimages = G.sample(16, seed=0)'
+                f'from dcgan import load_pretrained\n\nG = load_pretrained("{args.name}")\nimages = G.sample(16, seed=0)'
                 f"  # uint8 (16, C, H, W)\n# or: dcgan generate --pretrained {args.name} --num 16 --grid grid.png"
             ),
         )

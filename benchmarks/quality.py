@@ -49,29 +49,14 @@ def train_for_budget(
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
-    """['loss=hinge', 'ema_half_life=10000'] -> typed overrides, checked against TrainConfig's fields."""
-    import dataclasses
+    """['loss=hinge', 'ema_half_life=10000'] -> typed overrides of TrainConfig's fields (as `dcgan study --set`)."""
+    from dcgan.errors import DcganError
+    from dcgan.study.plan import parse_sets as parse
 
-    from dcgan.config import TrainConfig
-
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in types:
-            raise SystemExit(f"error: --set {item!r}: expected KEY=VALUE with KEY one of {', '.join(types)}")
-        kind = str(types[key])
-        if "bool" in kind:
-            value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
-        elif "int" in kind and "None" not in kind or kind.startswith("int"):
-            value = int(raw)
-        elif "float" in kind:
-            value = float(raw)
-        else:
-            value = raw
-        out[key] = value
-    return out
+    try:
+        return parse(items, reserved={})
+    except DcganError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def main() -> None:

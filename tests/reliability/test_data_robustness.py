@@ -124,7 +124,7 @@ def test_config_files_are_parsed_as_data(tmp_path: Path) -> None:
     proc = dcgan("train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--dry-run")
     # The file is read as values: the "policy" is a string, which the config check refuses as a policy.
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: --augment: unknown policy \"__import__(")
+    assert proc.stderr.strip().splitlines()[-1].startswith('error: --augment: unknown policy "__import__(')
     assert not sentinel.exists()
     # Trying to train with that "policy" is a clean error naming the flag, and still nothing ran.
     proc = dcgan("train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--no-progress")

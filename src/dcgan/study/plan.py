@@ -74,10 +74,12 @@ def parse_augments(text: str) -> tuple[str, ...]:
     return tuple(modes)
 
 
-def parse_sets(items: Iterable[str]) -> dict[str, Any]:
+def parse_sets(items: Iterable[str], reserved: Mapping[str, str] | None = None) -> dict[str, Any]:
     """['loss=hinge', 'g_channels=8'] -> {'loss': 'hinge', 'g_channels': 8}: typed by the TrainConfig field.
 
-    KEY may use dashes (g-channels); the value's range is checked later by TrainConfig.validate."""
+    KEY may use dashes (g-channels); the value's range is checked later by TrainConfig.validate.
+    reserved: fields --set may not name -> the flag to use instead (default: those the study sets)."""
+    reserved = STUDY_FIELDS if reserved is None else reserved
     from ..config import TrainConfig
 
     fields = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig) if f.name != "extra"}
@@ -87,8 +89,8 @@ def parse_sets(items: Iterable[str]) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         if not sep or key not in fields:
             raise ConfigError(f"--set {item}: expected KEY=VALUE with KEY a config field (see `dcgan train --help`)")
-        if key in STUDY_FIELDS:
-            raise ConfigError(f"--set {item}: the study sets {key} itself; use {STUDY_FIELDS[key]}")
+        if key in reserved:
+            raise ConfigError(f"--set {item}: the study sets {key} itself; use {reserved[key]}")
         out[key] = _typed(key, fields[key], raw.strip(), item)
     return out
 
