@@ -62,11 +62,7 @@ def main() -> None:
         evaluations = [evaluate_run(args.run, metrics="fid", num=args.num, split="test", device="cpu", seed=0)]
         print(f"evaluated in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     model = load_generator(args.run)
-    for evaluation in evaluations:
-        if str(evaluation.get("checkpoint", "")).startswith(str(ROOT) + "/"):  # no local absolute paths
-            evaluation["checkpoint"] = str(Path(evaluation["checkpoint"]).relative_to(ROOT))
-        if evaluation.get("step") != model.step:
-            sys.exit(f"error: an evaluation is of step {evaluation.get('step')}, the run's checkpoint of {model.step}")
+    check_evaluations(evaluations, model.step, "the run's checkpoint")
     write_json({"command": args.command, "evaluations": evaluations}, ROOT / args.json)
 
     with tempfile.TemporaryDirectory(dir=ROOT / "src" / "dcgan" / "pretrained_files") as tmp:
@@ -94,6 +90,15 @@ def main() -> None:
         print(f"{target}: {shown} ({evaluation['num_fake']} generated vs {evaluation['num_real']} test images)")
 
 
+def check_evaluations(evaluations: list[dict], step: int, what: str) -> None:
+    """Each evaluation must be of `step`; checkpoint paths inside the repository become relative."""
+    for evaluation in evaluations:
+        if evaluation.get("step") != step:
+            sys.exit(f"error: an evaluation is of step {evaluation.get('step')}, {what} of {step}")
+        if str(evaluation.get("checkpoint", "")).startswith(str(ROOT) + "/"):  # no local absolute paths
+            evaluation["checkpoint"] = str(Path(evaluation["checkpoint"]).relative_to(ROOT))
+
+
 def update_card(args: argparse.Namespace) -> None:
     """--update-card: the packaged model's card with the --evaluation files first, its weights untouched."""
     from dcgan import load_generator
@@ -107,11 +112,7 @@ def update_card(args: argparse.Namespace) -> None:
     model = load_generator(target)
     card = json.loads((target / "card.json").read_text(encoding="utf-8"))
     new = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.evaluation]
-    for evaluation in new:
-        if evaluation.get("step") != model.step:
-            sys.exit(f"error: an evaluation is of step {evaluation.get('step')}, the packaged model's of {model.step}")
-        if str(evaluation.get("checkpoint", "")).startswith(str(ROOT) + "/"):  # no local absolute paths
-            evaluation["checkpoint"] = str(Path(evaluation["checkpoint"]).relative_to(ROOT))
+    check_evaluations(new, model.step, "the packaged model")
     counts = {e.get("num_fake") for e in new}
     old = [v for k, v in card["metrics"].items() if k.startswith("evaluation") and v.get("num_fake") not in counts]
     card["metrics"] = {k: v for k, v in card["metrics"].items() if not k.startswith("evaluation")}
