@@ -138,6 +138,22 @@ def test_two_processes_give_the_weights_of_one_process_at_the_same_global_batch(
         )
 
 
+@pytest.mark.parametrize("world", ["2", "1"])
+def test_a_finished_worker_leaves_without_the_interpreter_teardown(world: str) -> None:
+    # Under torchrun, a worker whose run is written exits at once (its output flushed): the teardown, where
+    # gloo's threads aborted a finished process now and then and torchrun stopped the job as failed, never
+    # runs. Outside torchrun, leave_worker does nothing.
+    code = (
+        "import atexit, sys; from dcgan.training.distributed import leave_worker; "
+        "atexit.register(lambda: print('teardown')); print('written'); print('said', file=sys.stderr); "
+        "leave_worker(0); print('returned')"
+    )
+    env = {**os.environ, "WORLD_SIZE": world}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "said\n"
+    assert proc.stdout == ("written\n" if world == "2" else "written\nreturned\nteardown\n")
+
+
 def test_errors_are_one_line(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = str(tmp_path / "run")
     for bad in ("0", "-2", "two", "2000"):

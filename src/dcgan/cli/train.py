@@ -198,6 +198,7 @@ def train(
         )
     if first:
         click.echo(f"run finished: {run}  (report: {run / 'report.html'})")
+    distributed.leave_worker()
 
 
 def given_arguments(ctx: click.Context) -> list[str]:

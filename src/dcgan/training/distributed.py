@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import gc
 import dataclasses
 import datetime
 import inspect
@@ -419,7 +420,24 @@ def session(device: str) -> Iterator[Dist]:
         builtins.print = shown
         done, _current = _current, Dist()
         if done.owns_group:  # after an error too: a gloo group left to the interpreter's exit aborts it
+            # DDP's wrappers (in reference cycles) hold the group and its pending work: free them first, or the
+            # group's C++ side outlives destroy_process_group and is torn down at the interpreter's exit,
+            # where gloo's threads now and then abort the process ("terminate called without an active
+            # exception") after a run that finished.
+            gc.collect()
             tdist.destroy_process_group()
+
+
+def leave_worker(code: int = 0) -> None:
+    """End a `dcgan train` process that torchrun started, once its run is written: flush, then exit at once,
+    without the interpreter's teardown (where a gloo process group's threads can still abort a finished
+    process and make torchrun stop the job as failed). No-op outside torchrun."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 @contextlib.contextmanager
@@ -484,8 +502,12 @@ def launch(nproc: int, args: list[str], device: str) -> None:
         said = [f.exitcode for f in failures.values() if f.exitcode in (2, 3)]  # a DcganError, printed by it
         if said:
             raise RankError("", said[0], echo=True) from None
-        # The first to fail (the agent stops the others with SIGTERM after it); a signal, then rank 0, on a tie.
-        rank, failure = min(failures.items(), key=lambda kv: (kv[1].timestamp, kv[1].exitcode >= 0, kv[0]))
+        # The first to fail (the agent stops the others with SIGTERM after it); on a tie, a signal other than
+        # the agent's SIGTERM, then any signal, then rank 0.
+        rank, failure = min(
+            failures.items(),
+            key=lambda kv: (kv[1].timestamp, kv[1].exitcode >= 0, kv[1].exitcode == -signal.SIGTERM, kv[0]),
+        )
         code = failure.exitcode
         why = f"failed with exit status {code}"
         if code < 0:
