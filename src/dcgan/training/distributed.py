@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import gc
 import dataclasses
 import datetime
+import gc
 import inspect
 import logging
 import os
