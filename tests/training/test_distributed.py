@@ -144,7 +144,7 @@ def test_a_finished_worker_leaves_without_the_interpreter_teardown(world: str) -
     # gloo's threads aborted a finished process now and then and torchrun stopped the job as failed, never
     # runs. Outside torchrun, leave_worker does nothing.
     code = (
-        "import atexit, sys; from dcgan.training.distributed import leave_worker; "
+        "import atexit, sys; from dcgan.training.launch import leave_worker; "
         "atexit.register(lambda: print('teardown')); print('written'); print('said', file=sys.stderr); "
         "leave_worker(0); print('returned')"
     )

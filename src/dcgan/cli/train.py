@@ -159,7 +159,7 @@ def train(
         overrides = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
 
     from ..config import resume_config, source_defaults
-    from ..training import distributed
+    from ..training import distributed, launch
     from ..training.rundir import RunDir
 
     # --resume continues the saved recipe (a run without a checkpoint yet: its config.json); a new or
@@ -187,18 +187,18 @@ def train(
         click.echo(config.to_json())
         return
     if nproc is not None and nproc > 1:  # the same command, less --nproc, in N processes under torchrun
-        with distributed.quiet_echoes():
-            distributed.launch(nproc, given_arguments(click.get_current_context()), config.device)
+        with launch.quiet_echoes():
+            launch.launch(nproc, given_arguments(click.get_current_context()), config.device)
         return
     from ..training.trainer import train as run_training
 
-    with distributed.quiet_echoes():  # under torchrun: rank 0 says an error all ranks share
+    with launch.quiet_echoes():  # under torchrun: rank 0 says an error all ranks share
         run = run_training(
             config, out, resume=resume, progress=not no_progress, max_steps=max_steps, cache_dir=cache_dir
         )
     if first:
         click.echo(f"run finished: {run}  (report: {run / 'report.html'})")
-    distributed.leave_worker()
+    launch.leave_worker()
 
 
 def given_arguments(ctx: click.Context) -> list[str]:
