@@ -22,6 +22,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .models.plan import ARCHS, check_size
+from .presets import DEFAULT_PRESET, PRESET_EVIDENCE, PRESETS, PUBLISHED  # noqa: F401 (re-exported)
 
 LOSSES = ("bce", "hinge", "lsgan", "wgan-gp")  # the names of dcgan.losses.LOSSES (a test keeps them equal)
 AUGMENT_POLICIES = ("color", "translation", "cutout")  # dcgan.augment.AUGMENTS' names (a test keeps them equal)
@@ -35,6 +36,7 @@ INITS = ("dcgan", "keras")
 LOGGERS = ("none", "tensorboard")  # --log: mirrors of metrics.jsonl (dcgan.training.loggers)
 SNAPSHOT_IMAGES = 10_000  # automatic --snapshot-every: at least this many images between snapshots
 BASE_BATCH = 128  # the batch size the published learning rates were tuned for (--lr-scaling)
+AUTO_METRICS = "auto"  # --eval-metrics default: the data decides (TrainConfig.evaluation_plan)
 
 #: Settings that --resume may change: they do not alter the recipe being trained.
 RESUME_MAY_CHANGE = (
@@ -177,11 +179,18 @@ class TrainConfig:
         0, "epochs between sample grid + plots + checkpoint (0: 1, or enough to span 10,000 images)", at_least=0
     )
 
-    # Evaluation during training (0: off).
-    eval_every: int = setting(0, "steps between FID evaluations (0: off)", at_least=0)
+    # Evaluation during training: by default the cheap domain FID where the data is Fashion-MNIST.
+    eval_every: int | None = setting(
+        None,
+        "steps between evaluations during training (0: off; default: at every sample grid when the data is "
+        "Fashion-MNIST, whose domain FID takes about a second; other data only when asked)",
+        at_least=0,
+    )
     eval_num: int = setting(2048, "generated images per evaluation", at_least=1)
     eval_metrics: str = setting(
-        "fid,kid", "metrics for --eval-every; the first picks best.safetensors (fid_fashion: fast on CPU)"
+        AUTO_METRICS,
+        "metrics of the evaluations during training; the first picks best.safetensors (auto: fid_fashion on "
+        "Fashion-MNIST, fid,kid elsewhere; fid and kid are TF-Inception, minutes on a CPU)",
     )
 
     extra: dict[str, Any] = setting({}, "free-form notes, kept in config.json")
@@ -195,7 +204,8 @@ class TrainConfig:
         from .metrics.registry import parse_eval_metrics
 
         try:
-            parse_eval_metrics(self.eval_metrics)
+            if self.eval_metrics != AUTO_METRICS:
+                parse_eval_metrics(self.eval_metrics)
         except ValueError as e:
             raise ConfigError(f"--eval-metrics: {e}") from None
         check_size(self.arch, self.size)
@@ -211,6 +221,17 @@ class TrainConfig:
                 "could read the label instead of the image; use --arch dcgan or drop --class-loss"
             )
         return self
+
+    def evaluation_plan(self, fashion: bool) -> tuple[int, bool, str]:
+        """When and what a run evaluates during training, on data that is Fashion-MNIST (`fashion`) or not:
+        (every how many steps, 0: not by steps; whether at every sample grid; the metrics, first = selection).
+        --eval-every N (> 0) evaluates every N steps, 0 never; left out, at every grid on Fashion-MNIST."""
+        metrics = self.eval_metrics
+        if metrics == AUTO_METRICS:
+            metrics = "fid_fashion" if fashion else "fid,kid"
+        if self.eval_every is None:
+            return 0, fashion, metrics
+        return self.eval_every, False, metrics
 
     def is_conditional(self) -> bool:
         """Whether G and D take labels: --conditional (classes) or --attributes (CelebA attributes)."""
@@ -334,78 +355,6 @@ def check_attributes(text: str) -> None:
             raise ConfigError(f"--attributes {text!r}: {name!r} is not an attribute name; give names like Smiling,Male")
     if len(set(names)) != len(names):
         raise ConfigError(f"--attributes {text!r}: an attribute is named twice")
-
-
-# The published systems, one row each (docs/published-systems.md), and our own recipes.
-PRESETS: dict[str, dict[str, Any]] = {
-    # S1/S2: PyTorch DCGAN on CelebA 64x64; batch 128, Adam 2e-4 (0.5, 0.999), N(0, 0.02), BCE.
-    "celeba-dcgan": dict(data="celeba", size=64, channels=3, arch="dcgan", epochs=5),
-    # S3: the same DCGAN at 96x96 on a few hundred face photos.
-    "faces-96": dict(size=96, channels=3, arch="dcgan", epochs=50),
-    # S4: D without BN and with a fully connected head, BCEWithLogits, real targets 0.9, uniform z.
-    "celeba-variant": dict(
-        data="celeba",
-        size=64,
-        channels=3,
-        arch="dcgan-fc",
-        d_batchnorm=False,
-        real_label=0.9,
-        z_dist="uniform",
-        epochs=5,
-    ),
-    # S5: Keras MLP GAN on Fashion-MNIST 28x28, 50 epochs, Glorot init.
-    "fashion-mlp": dict(data="fashion-mnist", size=28, channels=1, arch="mlp", init="keras", epochs=50),
-    # Our default main job: the S1 recipe adapted to 28 px grayscale.
-    "fashion-dcgan": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", epochs=5),
-    # Ours, chosen by measurement (benchmarks/RESULTS.md, "choosing the recommended presets"): of
-    # five recipes trained for the same 180 s on the 2-core CPU, batch 64 with the S1 recipe gave the
-    # lowest FID (75.5 against 91.5 at batch 128; EMA, TTUR and hinge + spectral norm were worse at
-    # that budget).
-    "fashion-best": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", batch_size=64, epochs=10),
-    # Class-conditional Fashion-MNIST (docs/conditional.md): fashion-best's recipe (the S1 recipe at batch 64,
-    # BCE, BatchNorm in D) with conditional BatchNorm in G, a projection D and AC-GAN's auxiliary class loss
-    # (weight 1), chosen by measurement at 10 CPU minutes (benchmarks/RESULTS.md): class consistency 90.8%
-    # (71.5% without the class loss) and a better domain FID than fashion-best's at the same time.
-    "fashion-cond": dict(
-        data="fashion-mnist",
-        size=28,
-        channels=1,
-        arch="dcgan",
-        batch_size=64,
-        epochs=10,
-        conditional=True,
-        class_loss=1.0,
-    ),
-    # The same choice for faces at 64 px (measured on Fashion-MNIST only; no face data here).
-    "faces-64-best": dict(data="celeba", size=64, channels=3, arch="dcgan", batch_size=64, epochs=10),
-    # A few hundred face photos (S3's setting): faces-64-best with DiffAugment on every D input and
-    # enough epochs for ~250,000 images seen at 400 images; grids and checkpoints every 25 epochs.
-    # DiffAugment follows its paper's small-data setting; our one short run on 500 images did not
-    # show a gain yet (benchmarks/RESULTS.md), so this choice is not yet backed by our numbers.
-    "small-faces": dict(
-        size=64,
-        channels=3,
-        arch="dcgan",
-        batch_size=64,
-        epochs=600,
-        augment="color,translation,cutout",
-        snapshot_every=25,
-    ),
-}
-
-#: Presets that reproduce a published system (the rest are our own recommendations).
-PUBLISHED = ("celeba-dcgan", "faces-96", "celeba-variant", "fashion-mlp")
-
-DEFAULT_PRESET = "fashion-dcgan"
-
-#: What backs each of our own presets (`dcgan presets` prints it; the figures are in benchmarks/RESULTS.md).
-PRESET_EVIDENCE = {
-    "fashion-best": "measured: the best of five recipes at 180 CPU seconds (FID 75.5 vs 91.5 for fashion-dcgan)",
-    "fashion-cond": "measured at 10 CPU minutes: class consistency 90.8% with the class loss (71.5% without), "
-    "domain FID 1.031 vs 1.647 for fashion-best (Inception FID 30.86 vs 27.08)",
-    "faces-64-best": "carried over from the Fashion-MNIST measurement without measurement on faces",
-    "small-faces": "carried over from the DiffAugment paper; our one short run did not show a gain yet",
-}
 
 
 def resolve_config(preset: str | None = None, overrides: Mapping[str, Any] | None = None, **kw: Any) -> TrainConfig:
