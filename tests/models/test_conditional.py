@@ -120,3 +120,27 @@ def test_a_conditional_config_needs_labels_and_an_unconditional_one_takes_none()
         build_models(cfg, 1)
     with pytest.raises(ConfigError, match="takes no labels"):
         build_models(resolve_config("fashion-dcgan", {}), 1, CLASSES)
+
+
+@pytest.mark.parametrize("preset,size", [("fashion-dcgan", 28), ("celeba-variant", 32)])
+def test_the_class_head_is_a_linear_map_of_the_flattened_features_that_keeps_their_layout(
+    preset: str, size: int
+) -> None:
+    # --class-loss's head runs as a convolution over the whole map: the same numbers as a linear layer on
+    # flatten(1) (so its weights mean the same), and its gradient comes back in the features' own memory
+    # format (channels-last stays channels-last: no slow mixed-layout backward through D).
+    from dcgan.models.conditional import with_classes
+
+    cfg = resolve_config(preset, {**TINY, "size": size, "channels": 1, "class_loss": 1.0})
+    _, d = build_models(cfg, 1, CLASSES)
+    head = d.classifier
+    torch.manual_seed(0)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(5, head.in_features // 16, 4, 4).to(memory_format=layout).requires_grad_(True)
+        h = nn.functional.leaky_relu(x, 0.2)  # D's last features (its last map is 4 x 4), inside the graph
+        grads: list[torch.Tensor] = []
+        h.register_hook(grads.append)  # the gradient the head sends back into D
+        _, classes = with_classes(head, torch.zeros(5), h, classify=True)
+        assert torch.allclose(classes, head(h.flatten(1)), atol=1e-5) and classes.shape == (5, 3)
+        classes.square().sum().backward()
+        assert grads[0].is_contiguous(memory_format=layout)  # flatten(1) sent NCHW back into channels-last h

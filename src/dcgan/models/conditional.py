@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -146,12 +147,18 @@ class ProjectionDiscriminator(nn.Module):
 def with_classes(
     classifier: nn.Linear | None, out: torch.Tensor, h: torch.Tensor, classify: bool
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """`out`, or with classify=True (out, class logits of the flattened features h)."""
+    """`out`, or with classify=True (out, class logits of the flattened features h).
+
+    The linear head is applied as a convolution with a kernel the size of the map (the same weights, read in
+    the flattening's order): on channels-last features, flatten(1) copies h to NCHW and sends its gradient
+    back in that layout, which made the activation's backward before it 10x slower on the CPU (the whole
+    training step ~15%)."""
     if not classify:
         return out
     if classifier is None:
         raise ValueError("this discriminator has no class head (it was trained without --class-loss)")
-    return out, classifier(h.flatten(1))
+    kernel = classifier.weight.view(len(classifier.weight), *h.shape[1:])
+    return out, F.conv2d(h, kernel, classifier.bias).flatten(1)
 
 
 class ConditionalMLPGenerator(nn.Module):
