@@ -130,7 +130,7 @@ def inception_fid_kid(store: Any, images: np.ndarray, num_real: int) -> dict[str
 def train_generator(seconds: float, work: Path) -> Path:
     from dcgan import resolve_config, train
 
-    config = resolve_config("fashion-best", epochs=1000, snapshot_every=0)
+    config = resolve_config("fashion-best", epochs=1000, snapshot_every=0, eval_every=0)
     deadline = time.perf_counter() + seconds
     return train(config, work / "run", progress=False, should_stop=lambda: time.perf_counter() >= deadline)
 

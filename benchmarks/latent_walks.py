@@ -49,7 +49,7 @@ def main() -> None:
         # 4 short epochs (9,600 images each) rather than a part of one: a grid per epoch for the animation.
         epochs = max(1, round(args.train_steps * 128 / 9600))
         config = resolve_config(
-            "fashion-dcgan", data="fashion-mnist", limit=9600, epochs=epochs, snapshot_every=1, seed=0
+            "fashion-dcgan", data="fashion-mnist", limit=9600, epochs=epochs, snapshot_every=1, seed=0, eval_every=0
         )
         deadline = time.monotonic() + args.train_seconds
         run = train(

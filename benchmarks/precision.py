@@ -48,7 +48,13 @@ def main() -> None:
     rows = []
     for label, amp, channels_last in VARIANTS:
         config = resolve_config(
-            args.preset, epochs=args.epochs, seed=args.seed, amp=amp, channels_last=channels_last, device="cpu"
+            args.preset,
+            epochs=args.epochs,
+            seed=args.seed,
+            amp=amp,
+            channels_last=channels_last,
+            device="cpu",
+            eval_every=0,  # wall-clock of training alone
         )
         run = out / amp
         started = time.perf_counter()

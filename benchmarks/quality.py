@@ -32,9 +32,14 @@ def train_for_budget(
     config: TrainConfig, out: Path, steps: int | None, seconds: float | None, cache_dir: str | None, progress: bool
 ) -> tuple[Path, float]:
     """Run the trainer until `steps` or `seconds` run out (whichever comes first); returns (run dir, seconds).
-    The time budget is the trainer's should_stop hook: it stops at the next step boundary, with a checkpoint."""
+    The time budget is the trainer's should_stop hook: it stops at the next step boundary, with a checkpoint.
+    The budget is training alone: no evaluations during training unless the config asks (--set eval_every=N)."""
+    import dataclasses
+
     from dcgan import train
 
+    if config.eval_every is None:
+        config = dataclasses.replace(config, eval_every=0)
     start = time.perf_counter()
     deadline = start + seconds if seconds else None
     run = train(

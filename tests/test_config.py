@@ -122,3 +122,14 @@ def test_train_help_shows_every_field_with_its_help() -> None:
         assert flag_name(f.name) in text, f.name
     assert "EMA of G weights, half-life in images" in text and "--no-spectral-norm" in text
     assert "[dcgan|dcgan-fc|mlp]" in text
+
+
+def test_the_evaluation_plan_follows_the_data_unless_given() -> None:
+    default = TrainConfig()
+    assert default.evaluation_plan(fashion=True) == (0, True, "fid_fashion")  # every grid, the domain FID
+    assert default.evaluation_plan(fashion=False) == (0, False, "fid,kid")  # not unless asked
+    asked = TrainConfig(eval_every=500)
+    assert asked.evaluation_plan(fashion=True) == (500, False, "fid_fashion")
+    assert asked.evaluation_plan(fashion=False) == (500, False, "fid,kid")
+    assert TrainConfig(eval_every=0).evaluation_plan(fashion=True) == (0, False, "fid_fashion")
+    assert TrainConfig(eval_metrics="kid").evaluation_plan(fashion=True) == (0, True, "kid")

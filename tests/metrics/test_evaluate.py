@@ -25,16 +25,28 @@ class TinyG(nn.Module):
         return torch.tanh(self.fc(z)).view(len(z), *self.shape)
 
 
+def test_during_training_the_data_decides_the_default_metrics(make_store, cheap_networks) -> None:
+    # The default --eval-metrics: the fast domain FID alone on Fashion-MNIST, TF-Inception FID and KID elsewhere.
+    fashion = make_store("fashion", n=40, kind="fashion-mnist", split="train")
+    result = ev.evaluate_during_training(TinyG(), TrainConfig(), fashion, 16, "cpu", step=1, progress=False)
+    assert result["fid_fashion"] >= 0 and "fid" not in result and "kid" not in result
+    assert cheap_networks["inception"].images_seen == 0 and cheap_networks["fashion"].images_seen == 32
+    folder = make_store("folder", n=40, kind="folder", split="train")
+    result = ev.evaluate_during_training(TinyG(), TrainConfig(), folder, 16, "cpu", step=1, progress=False)
+    assert {"fid", "kid"} <= set(result) and "fid_fashion" not in result
+
+
 def test_during_training_reuses_reference_and_adds_domain_fid(make_store, cheap_networks, capsys) -> None:
     store = make_store(n=40, kind="fashion-mnist", split="train")
     g = TinyG().train()
-    first = ev.evaluate_during_training(g, TrainConfig(), store, 16, "cpu", step=100, progress=False)
+    asked = TrainConfig(eval_metrics="fid,kid")  # (left to the data, Fashion-MNIST gets fid_fashion alone)
+    first = ev.evaluate_during_training(g, asked, store, 16, "cpu", step=100, progress=False)
     assert {"fid", "kid", "kid_std", "fid_fashion"} <= set(first) and "precision" not in first
     assert first["step"] == 100 and first["num_real"] == 16 and first["num_fake"] == 16
     assert first["reference_cached"] is False and first["images_embedded"] == 64  # 16 + 16 per network
     assert g.training  # the caller's mode is kept
     assert "2048" in capsys.readouterr().err  # few samples: warned ...
-    second = ev.evaluate_during_training(g, TrainConfig(), store, 16, "cpu", step=200, progress=False)
+    second = ev.evaluate_during_training(g, asked, store, 16, "cpu", step=200, progress=False)
     assert second["reference_cached"] is True and second["images_embedded"] == 32  # only the fakes
     assert cheap_networks["inception"].images_seen == 16 * 3
     assert second["fid"] == pytest.approx(first["fid"])  # same latents, same weights

@@ -177,6 +177,38 @@ def test_eval_every_records_fid_plots_it_and_keeps_the_best_checkpoint(tmp_path:
     assert f"at step {best['step']}" in unescape((run / "report.html").read_text())
 
 
+def test_fashion_mnist_runs_are_scored_by_the_domain_fid_without_asking(cli, tmp_path: Path) -> None:
+    """Left out, --eval-every on Fashion-MNIST measures the domain FID at every sample grid (the quality
+    number of every run, seconds on a CPU), keeps best.safetensors by it and shows it; --eval-every 0 turns
+    it off; other data is evaluated only when asked (its default metrics take minutes on a CPU)."""
+    args = ["train", "--data", "fashion-mnist", "--limit", "96", "--batch-size", "16", "--epochs", "3"]
+    args += ["--g-channels", "8", "--d-channels", "8", "--snapshot-every", "1", "--eval-num", "48", "--no-progress"]
+    code, out, err = cli(*args, "--out", str(tmp_path / "auto"))
+    assert code == 0, err
+    run = tmp_path / "auto"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "fid_fashion" in r]
+    assert [(r["step"], r["epoch"]) for r in evals] == [(6, 1), (12, 2), (18, 3)]  # 96 images / 16 a step
+    assert all(r["fid_fashion"] > 0 and r["num_fake"] == 48 and "fid" not in r for r in evals)
+    assert "step 6: fid_fashion" in out + err
+    best = min(evals, key=lambda r: r["fid_fashion"])
+    assert read_checkpoint(run / "checkpoints" / "best.safetensors").step == best["step"]
+    assert (run / "plots" / "fid.png").stat().st_size > 0
+    assert f"{best['fid_fashion']:.4g} at step {best['step']}" in unescape((run / "report.html").read_text())
+    assert json.loads((run / "config.json").read_text())["eval_every"] is None  # the data decides, on resume too
+
+    code, _, err = cli(*args, "--eval-every", "0", "--out", str(tmp_path / "off"))
+    assert code == 0, err
+    assert '"fid_fashion"' not in (tmp_path / "off" / "metrics.jsonl").read_text()
+    assert not (tmp_path / "off" / "checkpoints" / "best.safetensors").exists()
+
+    synthetic = [a if a != "fashion-mnist" else "synthetic" for a in args]
+    code, _, err = cli(*synthetic, "--size", "16", "--out", str(tmp_path / "synthetic"))
+    assert code == 0, err
+    assert '"fid' not in (tmp_path / "synthetic" / "metrics.jsonl").read_text()
+    assert not (tmp_path / "synthetic" / "checkpoints" / "best.safetensors").exists()
+
+
 def test_eval_every_with_inception_fid(tmp_path: Path) -> None:
     """The default --eval-metrics fid,kid (TF-Inception) on a few images, once at the end."""
     cfg = tiny(epochs=1, limit=32, eval_every=2, eval_num=8)

@@ -29,6 +29,7 @@ from .base import Contents, Decoder, Source, digest, one_line, split_error, stat
 from .decode import square_resize
 
 __all__ = [
+    "KIND",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_SYSTEM_DIR",
     "FASHION_MNIST_MIRRORS",
@@ -39,6 +40,7 @@ __all__ = [
     "open_fashion_mnist",
 ]
 
+KIND = "fashion-mnist"  # the stores' and evaluations' name for this source
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -180,7 +182,7 @@ def open_idx(folder: Path, split: str = "train", source: str | None = None) -> S
         class_names = FASHION_MNIST_CLASSES if labels.size and int(labels.max()) < len(FASHION_MNIST_CLASSES) else None
         return Contents(decoder=ArrayDecoder(images), count=len(images), labels=labels, class_names=class_names)
 
-    return Source("fashion-mnist", str(folder), digest(["idx", stats]), load)
+    return Source(KIND, str(folder), digest(["idx", stats]), load)
 
 
 def _fetch(url: str, name: str, target: Path, progress: bool) -> None:

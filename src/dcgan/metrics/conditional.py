@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..data.fashion_mnist import KIND as FASHION_KIND
 from .fid import feature_stats, frechet_distance
 
 if TYPE_CHECKING:
     from ..labels import Condition
     from .context import MetricContext
-
-FASHION_KIND = "fashion-mnist"
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..data.fashion_mnist import KIND as FASHION_KIND
 from ..device import resolve_device
 from ..errors import DataError, DcganError
 from ..fsutil import atomic_write
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from ..config import TrainConfig
     from ..data.store import PackedStore
 
-FASHION_KIND = "fashion-mnist"
 
 #: Metric names as the callers give them: 'fid,kid' or an iterable of names.
 MetricNames = str | Iterable[str]
@@ -318,17 +318,18 @@ def evaluate_during_training(
     progress: bool = True,
     metrics: MetricNames | None = None,
 ) -> Result:
-    """config.eval_metrics (default FID and KID, plus fid_fashion for Fashion-MNIST) of `generator`
-    against `store_for_reference`, for the trainer's --eval-every. The same latents (config.seed) every
-    time, so successive evaluations differ only by the weights; the reference statistics are cached
-    after the first. metrics: overrides config.eval_metrics."""
+    """The metrics of `generator` against `store_for_reference` during training: `metrics`, or
+    config.eval_metrics as TrainConfig.evaluation_plan reads it (auto: fid_fashion on Fashion-MNIST, fid and
+    kid elsewhere). The same latents (config.seed) every time, so successive evaluations differ only by the
+    weights; the reference statistics are cached after the first."""
     from ..sample import sample_images
 
     started = time.perf_counter()
     dev = resolve_device(device)
     notes: list[str] = []
-    wanted = metrics if metrics is not None else config.eval_metrics
-    names = plan_metrics(wanted, min(num, len(store_for_reference)), _is_fashion(store_for_reference), notes)
+    fashion = _is_fashion(store_for_reference)
+    wanted = metrics if metrics is not None else config.evaluation_plan(fashion)[2]
+    names = plan_metrics(wanted, min(num, len(store_for_reference)), fashion, notes)
     fake = sample_images(generator, config, num, seed=config.seed, device=dev)
     ctx = MetricContext(store_for_reference, num, fake_images=fake, device=dev, progress=progress, seed=config.seed)
     result: Result = {**compute_metrics(ctx, names), "step": step, "split": store_for_reference.manifest.get("split")}

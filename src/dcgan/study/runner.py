@@ -179,7 +179,10 @@ class Study:
         epochs = budget.epochs or (math.ceil(budget.steps / per_epoch) if budget.steps else None)
         epochs = epochs or (SECONDS_EPOCH_CAP if budget.seconds else base.epochs)
         target = min(per_epoch * epochs, budget.steps or math.inf)
-        config = self.config_for(run, epochs=epochs)
+        # A time budget is training time: no evaluations during training (the study evaluates every run after
+        # it) unless --set eval_every=N asks for them.
+        quiet = {"eval_every": 0} if budget.seconds and "eval_every" not in self.settings.sets else {}
+        config = self.config_for(run, epochs=epochs, **quiet)
         resume = RunDir(folder).is_run()
         before = last_checkpoint(folder)
         if before and before["step"] >= target:

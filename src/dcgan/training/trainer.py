@@ -22,6 +22,7 @@ import torch
 from ..augment import DEFAULT_POLICY, AdaptiveAugment, Augment, make_augment
 from ..checkpoint import Checkpoint, checkpoint_name, read_checkpoint
 from ..config import RESUME_MAY_CHANGE, TrainConfig, resolve_data, resume_config, with_resume_record
+from ..data.fashion_mnist import KIND as FASHION_KIND
 from ..device import autocast, device_name, precision_summary
 from ..errors import DataError, DivergenceError
 from ..labels import attach_labels, check_same_labels
@@ -111,7 +112,7 @@ def run_training(
     )
     log = MetricsLog(run.metrics_jsonl, open_mirror(config.log, run.path))  # --log tensorboard: a mirror
     snapshots = Snapshots(run, state, data)
-    best_key = selection_metric(config.eval_metrics)
+    eval_steps, eval_at_grids, eval_metrics = config.evaluation_plan(store.manifest.get("kind") == FASHION_KIND)
     if resume_from is not None:
         state.restore(resume_from)
         log.rewind(state.counters.step)  # drop lines logged after the checkpoint
@@ -129,7 +130,7 @@ def run_training(
 
         start = min(state.counters.step, total_steps)
         bar = tqdm(total=total_steps, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr, desc="train")
-    evaluation = (state, snapshots, log, best_key, progress, bar)  # evaluate_and_keep_best's arguments
+    evaluation = (state, snapshots, log, eval_metrics, progress, bar)  # evaluate_and_keep_best's arguments
     meter = IntervalMeter(device)
     c = state.counters
     interrupted = False
@@ -180,7 +181,7 @@ def run_training(
                         )
                     if config.plot_every and c.step % config.plot_every == 0:
                         snapshots.plot(log)
-                    if config.eval_every and c.step % config.eval_every == 0:  # on rank 0; the others wait
+                    if eval_steps and c.step % eval_steps == 0:  # on rank 0; the others wait
                         stopping = dist.from_main(functools.partial(evaluate_or_stop, stop, *evaluation)) or stopping
                     minutes = (time.monotonic() - saved_at) / 60
                     checkpoint_due = bool(config.checkpoint_minutes) and minutes >= config.checkpoint_minutes
@@ -189,10 +190,12 @@ def run_training(
                     bar.update(1)
                 if end_of_epoch:
                     # End of epoch: the fixed-noise grid, plots and a checkpoint every `snapshot_epochs`
-                    # epochs, and always after the last one.
-                    c.epoch += 1
-                    c.batch_index = 0
-                    if c.epoch % snapshot_epochs == 0 or c.epoch >= config.epochs:
+                    # epochs, and always after the last one (evaluated first when that is the plan).
+                    snapshot = (c.epoch + 1) % snapshot_epochs == 0 or c.epoch + 1 >= config.epochs
+                    if snapshot and eval_at_grids and not stopping:
+                        stopping = dist.from_main(functools.partial(evaluate_or_stop, stop, *evaluation)) or stopping
+                    c.epoch, c.batch_index = c.epoch + 1, 0
+                    if snapshot:
                         snapshots.epoch_end(log)
                         saved_at, checkpoint_due = time.monotonic(), False
                     meter.restart_clock()
@@ -213,7 +216,7 @@ def run_training(
     last = run.checkpoints()
     if not last or last[-1].name != checkpoint_name(c.step):
         state.checkpoint(run.path, snapshots.data_identity(), final=not interrupted)
-    snapshots.finish(log, best_key)
+    snapshots.finish(log, selection_metric(eval_metrics))
     if interrupted:
         print(f"stopped at step {c.step}; resume with: dcgan train --out {run} --resume", file=sys.stderr)
     return run.path
@@ -365,15 +368,16 @@ def evaluate_or_stop(stop: StopRequest, *args: Any) -> bool:
 
 
 def evaluate_and_keep_best(
-    state: TrainState, snapshots: Snapshots, log: MetricsLog, key: str, progress: bool, bar: object
+    state: TrainState, snapshots: Snapshots, log: MetricsLog, metrics: str, progress: bool, bar: object
 ) -> None:
-    """--eval-every: the metrics of the sampling generator into metrics.jsonl; a new best by `key`
-    (the first --eval-metrics) is saved as checkpoints/best.safetensors."""
+    """An evaluation during training: `metrics` of the sampling generator into metrics.jsonl; a new best by
+    the first of them is saved as checkpoints/best.safetensors."""
     from ..metrics.evaluate import evaluate_during_training
 
-    c, config = state.counters, state.config
+    c, config, key = state.counters, state.config, selection_metric(metrics)
+    store = snapshots.data.store
     result = evaluate_during_training(
-        state.sampler, config, snapshots.data.store, config.eval_num, state.device, c.step, progress=progress
+        state.sampler, config, store, config.eval_num, state.device, c.step, progress=progress, metrics=metrics
     )
     best_before = log.best(key)
     log.append(
