@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fashion-best": dict(data="fashion-mnist", size=28, channels=1, arch="dcgan", batch_size=64, epochs=10),
     # Class-conditional Fashion-MNIST (docs/conditional.md): fashion-best's recipe (the S1 recipe at batch 64,
     # BCE, BatchNorm in D) with conditional BatchNorm in G, a projection D and AC-GAN's auxiliary class loss
-    # (weight 1), chosen by measurement at 10 CPU minutes (benchmarks/RESULTS.md): class consistency 90.8%
+    # (weight 1), chosen by measurement at 10 CPU minutes (benchmarks/RESULTS.md): class consistency 91.4%
     # (71.5% without the class loss) and a better domain FID than fashion-best's at the same time.
     "fashion-cond": dict(
         data="fashion-mnist",
@@ -71,8 +71,8 @@ DEFAULT_PRESET = "fashion-dcgan"
 #: What backs each of our own presets (`dcgan presets` prints it; the figures are in benchmarks/RESULTS.md).
 PRESET_EVIDENCE = {
     "fashion-best": "measured: the best of five recipes at 180 CPU seconds (FID 75.5 vs 91.5 for fashion-dcgan)",
-    "fashion-cond": "measured at 10 CPU minutes: class consistency 90.8% with the class loss (71.5% without), "
-    "domain FID 1.031 vs 1.647 for fashion-best (Inception FID 30.86 vs 27.08)",
+    "fashion-cond": "measured at 10 CPU minutes: class consistency 91.4% with the class loss (71.5% without), "
+    "domain FID 0.954 vs 1.610 for fashion-best (Inception FID 29.17 vs 25.46)",
     "faces-64-best": "carried over from the Fashion-MNIST measurement without measurement on faces",
     "small-faces": "carried over from the DiffAugment paper; our one short run did not show a gain yet",
 }
