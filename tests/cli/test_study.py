@@ -107,6 +107,16 @@ def test_the_table_plot_and_grids_show_every_cell(study: tuple[Path, str]) -> No
         )
         assert f"| {limit} | {shown} |" in table, table
     assert "not finished" not in table and state["command"] in table
+    # Each mode against none, per limit: the relative change of the means over the seeds.
+    assert "Against no augmentation" in table
+    for limit in (16, 32):
+        none, fixed = (
+            next(r for r in state["summary"] if (r["limit"], r["augment"]) == (limit, mode))
+            for mode in ("none", "fixed")
+        )
+        change = fixed["metrics"]["fid_fashion"]["mean"] / none["metrics"]["fid_fashion"]["mean"] - 1
+        assert fixed["vs_none"] == {"fid_fashion": pytest.approx(change, rel=1e-12)} and "vs_none" not in none
+        assert f"| {limit} | {change:+.1%} |" in table, table
     assert state["plot"]["panels"] == ["fid_fashion"]
     with Image.open(out / "study.png") as im:
         assert im.format == "PNG" and im.width > im.height > 100

@@ -33,6 +33,8 @@ STUDY_FIELDS = {
 SECONDS_EPOCH_CAP = 1_000_000
 #: Metric keys that are not aggregated over seeds (KID's own spread over its subsets).
 NOT_AGGREGATED = ("kid_std",)
+#: Metrics whose relative change against --augment none the summary gives (row["vs_none"]: mean / none's mean - 1).
+LOWER_IS_BETTER = ("fid", "kid", "fid_fashion")
 FORMAT = "dcgan-study-v1"
 
 
@@ -275,7 +277,8 @@ def mean_std(values: Sequence[float]) -> dict[str, Any]:
 
 def summarise(records: Sequence[Mapping[str, Any]], settings: Settings) -> list[dict[str, Any]]:
     """Per (limit, augment), in the study's order: the images used and each metric's mean and std over the
-    finished seeds. A pair without a finished run is left out."""
+    finished seeds; beside a finished --augment none cell of the same limit, "vs_none": each lower-is-better
+    metric's relative change of the mean (-0.3: 30% lower). A pair without a finished run is left out."""
     rows = []
     for limit in settings.limits:
         for mode in settings.augments:
@@ -297,4 +300,13 @@ def summarise(records: Sequence[Mapping[str, Any]], settings: Settings) -> list[
                     "metrics": metrics,
                 }
             )
+    baseline = {r["limit"]: r["metrics"] for r in rows if r["augment"] == "none"}
+    for row in rows:
+        base = baseline.get(row["limit"]) if row["augment"] != "none" else None
+        if base:
+            row["vs_none"] = {
+                k: stats["mean"] / base[k]["mean"] - 1.0
+                for k, stats in row["metrics"].items()
+                if k in LOWER_IS_BETTER and k in base and base[k]["mean"] > 0
+            }
     return rows

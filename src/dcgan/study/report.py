@@ -1,6 +1,7 @@
 """A study's tables and figures, rebuilt from its state (study.json): study.md, study.png and grids.png.
 
-study.md: one row per limit, for each augmentation mode each metric's mean ± std over the seeds.
+study.md: one row per limit, for each augmentation mode each metric's mean ± std over the seeds; then
+each mode's relative change against --augment none (when the study has it).
 study.png: one panel per metric against the number of training images (log scale), one line per
 mode with the seeds' standard deviation as error bars. grids.png: the seed-0 run of every (limit,
 mode) as a fixed-seed sample grid, limits as columns and modes as rows, labelled.
@@ -67,12 +68,42 @@ def markdown(state: dict[str, Any]) -> str:
             row = rows.get((limit, mode))
             cells += [_fmt(k, row["metrics"][k]) if row and k in row["metrics"] else "–" for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += _change_table(state, keys)
     pending = [r["name"] for r in state["runs"] if r.get("status") != "done"]
     expected = len(settings["limits"]) * len(modes) * seeds
     missing = expected - len(state["runs"]) + len(pending)
     if missing:
         lines += ["", f"{missing} of {expected} runs not finished yet: rerun the command to continue."]
     return "\n".join(lines) + "\n"
+
+
+def _change_table(state: dict[str, Any], keys: list[str]) -> list[str]:
+    """Lines of the table of each augmentation mode's change against none, per limit ([]: nothing to compare)."""
+    rows = [r for r in state["summary"] if r.get("vs_none")]
+    modes = [m for m in state["settings"]["augment"] if any(r["augment"] == m for r in rows)]
+    shown = [k for k in keys if any(k in r["vs_none"] for r in rows)]
+    if not rows or not shown:
+        return []
+    head = ["images"] + [f"{mode}: {k}" for mode in modes for k in shown]
+    lines = [
+        "",
+        "Against no augmentation (the mean's relative change; negative: lower, better):",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for limit in state["settings"]["limits"]:
+        cells = {r["augment"]: r for r in rows if r["limit"] == limit}
+        if not cells:
+            continue
+        row = [limit_label(limit, next(iter(cells.values()))["images"])]
+        row += [
+            f"{cells[m]['vs_none'][k]:+.1%}" if m in cells and k in cells[m]["vs_none"] else "–"
+            for m in modes
+            for k in shown
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def plot(state: dict[str, Any], path: Path) -> list[str]:
