@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -53,3 +55,19 @@ def test_unknown_devices_are_refused_naming_the_flag() -> None:
     with pytest.raises(ConfigError, match="--device tpu: unknown device"):
         dev.resolve_device("tpu")
     assert dev.resolve_device("cpu") == CPU
+
+
+def test_a_cpu_run_uses_every_core_unless_omp_num_threads_says_otherwise(monkeypatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        dev.use_all_cores(CPU)
+        assert torch.get_num_threads() == 1  # the user's choice stands
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        dev.use_all_cores(torch.device("meta"))
+        assert torch.get_num_threads() == 1  # not a CPU: threads untouched
+        dev.use_all_cores(CPU)
+        assert torch.get_num_threads() == max(1, os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)

@@ -32,8 +32,9 @@ def resolve_device(name: str | torch.device) -> torch.device:
 
 
 def use_all_cores(device: torch.device) -> None:
-    """On a CPU, one intra-op thread per core (torch's default can be fewer)."""
-    if device.type == "cpu":
+    """On a CPU, one intra-op thread per core (torch's default can be fewer), unless OMP_NUM_THREADS says
+    how many (then torch already uses that many: a user's choice, e.g. for several runs side by side)."""
+    if device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS", "").strip():
         torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 

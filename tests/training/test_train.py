@@ -201,6 +201,13 @@ def test_fashion_mnist_runs_are_scored_by_the_domain_fid_without_asking(cli, tmp
     assert code == 0, err
     assert '"fid_fashion"' not in (tmp_path / "off" / "metrics.jsonl").read_text()
     assert not (tmp_path / "off" / "checkpoints" / "best.safetensors").exists()
+    # Evaluating does not change the training: the same weights with and without (a card's command that
+    # leaves --eval-every out reproduces a run trained with evaluations off).
+    auto, off = (read_checkpoint(list_checkpoints(tmp_path / name)[-1]) for name in ("auto", "off"))
+    assert auto.step == off.step == 18
+    for net in ("G", "D"):
+        a, b = auto.state(net), off.state(net)
+        assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), net
 
     synthetic = [a if a != "fashion-mnist" else "synthetic" for a in args]
     code, _, err = cli(*synthetic, "--size", "16", "--out", str(tmp_path / "synthetic"))
