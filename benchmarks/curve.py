@@ -57,6 +57,49 @@ def scored_checkpoints(run: Path, metrics: str, final_metrics: str, args: argpar
     return points
 
 
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def plot_curve(record: dict[str, Any], key: str, path: Path) -> None:
+    """`key` against training seconds, one line per preset (Inception FID of the last points as labels)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for preset, r in record["presets"].items():
+        points = [p for p in r["points"] if key in p]
+        ax.plot([p["train_seconds"] for p in points], [p[key] for p in points], marker="o", label=preset)
+        last = r["points"][-1] if r["points"] else {}
+        if "fid" in last and key != "fid":
+            ax.annotate(
+                f"FID {last['fid']:.2f}",
+                (last["train_seconds"], last[key]),
+                textcoords="offset points",
+                xytext=(-60, 8),
+                fontsize=8,
+            )
+    name = {"fid_fashion": "domain FID", "fid": "FID"}.get(key, key)
+    ax.set_xlabel("training seconds")
+    ax.set_ylabel(name)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title(f"{name}, {record['num']:,} samples vs the test images")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default="fashion-best,fashion-dcgan", help="comma-separated presets, in order")
@@ -70,10 +113,14 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--json", default="benchmarks/results/curve.json")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument(
+        "--score-only", action="store_true", help="score the runs already in --work (trained by an earlier call)"
+    )
     args = ap.parse_args()
 
     import torch
 
+    from dcgan.checkpoint import list_checkpoints, read_checkpoint
     from dcgan.config import resolve_config
     from dcgan.metrics.evaluate import write_json
 
@@ -87,21 +134,30 @@ def main() -> None:
             checkpoint_minutes=0.0,
             eval_every=0,
         )
-        run, seconds = train_for_budget(
-            config, Path(args.work) / preset, None, args.seconds, args.cache_dir, not args.no_progress
-        )
+        run, seconds = Path(args.work) / preset, None
+        if args.score_only:
+            if not list_checkpoints(run):
+                raise SystemExit(f"error: --score-only: no checkpoints in {run}; train first (leave --score-only out)")
+            config = read_checkpoint(list_checkpoints(run)[-1], prefixes=()).config
+        else:
+            run, seconds = train_for_budget(config, run, None, args.seconds, args.cache_dir, not args.no_progress)
         runs[preset] = (run, seconds, config)
     record: dict[str, Any] = {"benchmark": "curve", "seconds": args.seconds, "num": args.num, "presets": {}}
     for preset, (run, seconds, config) in runs.items():
         points = scored_checkpoints(run, args.metrics, args.final_metrics, args)
-        record["presets"][preset] = {"config": config.to_dict(), "wall_seconds": round(seconds, 1), "points": points}
+        record["presets"][preset] = {
+            "config": config.to_dict(),
+            "wall_seconds": seconds and round(seconds, 1),
+            "points": points,
+        }
     record["machine"] = {
         "platform": platform.platform(),
-        "processor": platform.processor(),
+        "cpu": cpu_name(),
         "torch": torch.__version__,
         "cpu_threads": torch.get_num_threads(),
     }
     write_json(record, Path(args.json))
+    plot_curve(record, args.metrics.split(",")[0], Path(args.json).with_suffix(".png"))
 
     keys = [
         k for k in ("fid_fashion", "fid", "kid") if any(k in p for r in record["presets"].values() for p in r["points"])

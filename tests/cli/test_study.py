@@ -161,6 +161,41 @@ def test_a_rerun_skips_finished_runs_and_resumes_an_interrupted_one(study: tuple
     assert math.isfinite(rebuilt["runs"][-1]["metrics"]["fid_fashion"]) and len(rebuilt["summary"]) == 4
 
 
+def test_a_signal_as_a_run_ends_stops_the_study(fashion: Path, tmp_path: Path, monkeypatch) -> None:
+    """SIGTERM (or Ctrl+C) that reaches a run as it ends, its budget spent and its last files being written,
+    stops the study like one mid-run: the next run is not started, and the same command continues."""
+    import signal
+
+    from dcgan.training import trainer
+    from dcgan.training.stop import StopRequest
+
+    real = trainer.train
+
+    def train_then_signal(*args, **kwargs):
+        run = real(*args, **kwargs)
+        with StopRequest():  # the trainer's handlers, as while it writes its last files
+            os.kill(os.getpid(), signal.SIGTERM)
+        return run
+
+    monkeypatch.setattr(trainer, "train", train_then_signal)
+    out = tmp_path / "s"
+    args = ["study", "--data", str(fashion), "--limits", "16", "--seeds", "2", *TINY, "--out", str(out)]
+    code, _, err = invoke(*args)
+    assert code == 130 and "study interrupted" in err, err
+    state = json.loads((out / "study.json").read_text())
+    assert [(r["name"], r["status"]) for r in state["runs"]] == [("16-none-seed0", "training")]  # seed 1 not begun
+    assert not (out / "runs" / "16-none-seed1").exists()
+
+    monkeypatch.setattr(trainer, "train", real)
+    code, _, err = invoke(*args)
+    assert code == 0, err
+    runs = json.loads((out / "study.json").read_text())["runs"]
+    assert [(r["name"], r["status"], r["step"]) for r in runs] == [
+        ("16-none-seed0", "done", 3),
+        ("16-none-seed1", "done", 3),
+    ]
+
+
 def test_another_study_in_the_same_folder_is_refused_in_one_line(study: tuple[Path, str]) -> None:
     out, _ = study
     saved = (out / "study.json").read_bytes()

@@ -171,6 +171,7 @@ class Study:
     def train(self, run: Run) -> None:
         """Train `run` until its budget is spent (resuming its folder when it has one)."""
         from ..training.rundir import RunDir
+        from ..training.stop import signals_taken
         from ..training.trainer import train
 
         budget, folder = self.settings.budget, self.out / "runs" / run.name
@@ -202,6 +203,7 @@ class Study:
                 hit[0] = hit[0] or now >= deadline[0]
                 return hit[0]
 
+        signals = signals_taken()
         train(
             config,
             folder,
@@ -212,8 +214,8 @@ class Study:
             should_stop=should_stop,
         )
         after = last_checkpoint(folder)
-        if after is None or (after["step"] < target and not hit[0]):
-            raise KeyboardInterrupt  # stopped by Ctrl+C / SIGTERM: the trainer saved a checkpoint
+        if signals_taken() != signals or after is None or (after["step"] < target and not hit[0]):
+            raise KeyboardInterrupt  # stopped by Ctrl+C / SIGTERM (even as the run ended): the study stops too
 
     def evaluate(self, run: Run) -> dict[str, Any]:
         from ..metrics.evaluate import evaluate_run

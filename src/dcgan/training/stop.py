@@ -19,6 +19,16 @@ class Interrupted(Exception):
     """Raised by the signal handler inside `StopRequest.interruptible()` (a long evaluation)."""
 
 
+_TAKEN = [0]  # SIGINT/SIGTERM taken by StopRequest's handlers in this process
+
+
+def signals_taken() -> int:
+    """How many SIGINT/SIGTERM the training loop's handlers have taken in this process: a caller that runs
+    several trainings (`dcgan study`) compares it before and after one, since a signal that arrives as a run
+    ends (its budget reached, its last files being written) leaves no other trace."""
+    return _TAKEN[0]
+
+
 class StopRequest:
     """A context manager that installs the signal handlers; `requested()` is checked once per step."""
 
@@ -30,6 +40,7 @@ class StopRequest:
         self._interruptible = False
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
+        _TAKEN[0] += 1
         self.count += 1
         if self.count > 1:  # a second Ctrl+C leaves at once
             raise KeyboardInterrupt
