@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 import tempfile
@@ -31,6 +32,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "dcgan train --preset fashion-best --out runs/pretrained-fashion --seed 0"
+
+
+def rebuild_command(args: argparse.Namespace) -> str:
+    """This script's command for the folder --command writes (not wherever --run happened to be)."""
+    words = shlex.split(args.command)
+    run = words[words.index("--out") + 1] if "--out" in words[:-1] else args.run
+    return f"python3 benchmarks/make_pretrained.py --run {run} --name {args.name} --json {args.json}"
 
 
 def main() -> None:
@@ -73,7 +81,7 @@ def main() -> None:
         card.update(
             name=f"dcgan pretrained: {args.name}",
             command=args.command,
-            reproduce=f"{args.command}\npython3 benchmarks/make_pretrained.py --run {args.run}",
+            reproduce=f"{args.command}\n{rebuild_command(args)}",
             torch_version=torch.__version__,
             **({"note": args.note} if args.note else {}),
             how_to_load=(

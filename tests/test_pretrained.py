@@ -128,3 +128,14 @@ def test_the_conditional_model_draws_the_class_asked_for(cli, tmp_path: Path) ->
     with torch.no_grad():
         agree = float((load_classifier()(preprocess(samples)).argmax(1) == torch.arange(100) % 10).float().mean())
     assert abs(agree - measured["class_consistency"]) < 0.15  # 100 samples against the card's 10,000
+
+
+@pytest.mark.parametrize("name", ["fashion", "fashion-cond"])
+def test_a_card_says_how_to_rebuild_it_from_the_repository(name: str) -> None:
+    """The reproduce steps name the command's own folders, never a path on the machine that made the model."""
+    card = pretrained_card(name)
+    readme = (pretrained_path(name) / "README.md").read_text()
+    steps = card["reproduce"].splitlines()
+    assert steps[0] == card["command"] and steps[1].startswith("python3 benchmarks/make_pretrained.py --run runs/")
+    assert not any(word.startswith(("/", "~")) for step in steps for word in step.split()), card["reproduce"]
+    assert card["reproduce"] in readme
