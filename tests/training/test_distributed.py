@@ -206,6 +206,22 @@ def test_ema_augmentation_penalties_and_evaluation_work_under_ddp(tmp_path: Path
     assert all(torch.isfinite(t).all() for k, t in ck.tensors.items() if t.is_floating_point())
 
 
+def test_a_time_budget_stops_every_rank_after_the_same_step(tmp_path: Path) -> None:
+    """--max-minutes under two processes: each rank's clock differs a little; they agree at the logging boundary
+    (a rank that stopped alone would leave the other waiting in a collective until the job's timeout)."""
+    run = tmp_path / "run"
+    args = [*TINY, "--epochs", "100000", "--snapshot-every", "1000", "--max-minutes", "0.03"]
+    proc = run_cmd([DCGAN, "train", "--nproc", "2", *args, "--out", str(run)], tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("--max-minutes: time budget spent") == 1  # said once, by rank 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "loss_d" in r]
+    # rank 0 logs its own clock, which may read a little short of the rank whose clock ended the run
+    assert steps[-1]["elapsed"] >= 1.8 - 0.3 and [r["step"] for r in steps] == list(range(1, len(steps) + 1))
+    ck = read_checkpoint(list_checkpoints(run)[-1])
+    assert ck.step == steps[-1]["step"] and ck.meta["extra"]["world_size"] == 2
+
+
 @pytest.mark.slow
 def test_conditional_training_works_under_ddp(tmp_path: Path) -> None:
     proc = run_cmd(torchrun(2, *TINY, "--epochs", "2", "--conditional", "--out", str(tmp_path / "run")), tmp_path)

@@ -128,6 +128,13 @@ def prepare(
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many steps in total.")
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many minutes of training in total (over --resume; not counting data packing, "
+    "evaluations or grids), with a final checkpoint; resume with a larger value to train on.",
+)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where packed stores live.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (metrics.jsonl is still written).")
@@ -144,6 +151,7 @@ def train(
     config_file: str | None,
     resume: bool,
     max_steps: int | None,
+    max_minutes: float | None,
     cache_dir: str | None,
     dry_run: bool,
     no_progress: bool,
@@ -194,7 +202,13 @@ def train(
 
     with launch.quiet_echoes():  # under torchrun: rank 0 says an error all ranks share
         run = run_training(
-            config, out, resume=resume, progress=not no_progress, max_steps=max_steps, cache_dir=cache_dir
+            config,
+            out,
+            resume=resume,
+            progress=not no_progress,
+            max_steps=max_steps,
+            cache_dir=cache_dir,
+            max_seconds=max_minutes * 60 if max_minutes else None,
         )
     if first:
         click.echo(f"run finished: {run}  (report: {run / 'report.html'})")

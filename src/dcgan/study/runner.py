@@ -188,21 +188,9 @@ class Study:
         before = last_checkpoint(folder)
         if before and before["step"] >= target:
             return  # trained before a kill took the record
-        hit = [False]
-        should_stop: Callable[[], bool] | None = None
-        if budget.seconds:
-            left = budget.seconds - (before["train_seconds"] if before else 0.0)
-            if before and left <= 0:
-                return
-            deadline: list[float] = []  # the clock starts at the first step's end: setup is not training time
-
-            def should_stop() -> bool:
-                now = time.perf_counter()
-                if not deadline:
-                    deadline.append(now + left)
-                hit[0] = hit[0] or now >= deadline[0]
-                return hit[0]
-
+        trained = before["train_seconds"] if before else 0.0
+        if budget.seconds and trained >= budget.seconds:
+            return  # its time was spent before a kill took the record
         signals = signals_taken()
         train(
             config,
@@ -211,10 +199,11 @@ class Study:
             progress=self.progress,
             max_steps=budget.steps,
             cache_dir=self.cache_dir,
-            should_stop=should_stop,
+            max_seconds=budget.seconds,  # training time, over resumes (the trainer's --max-minutes)
         )
         after = last_checkpoint(folder)
-        if signals_taken() != signals or after is None or (after["step"] < target and not hit[0]):
+        spent = bool(budget.seconds) and after is not None and after["train_seconds"] >= budget.seconds
+        if signals_taken() != signals or after is None or (after["step"] < target and not spent):
             raise KeyboardInterrupt  # stopped by Ctrl+C / SIGTERM (even as the run ended): the study stops too
 
     def evaluate(self, run: Run) -> dict[str, Any]:

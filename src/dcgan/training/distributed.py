@@ -279,14 +279,17 @@ class Dist:
         sums averaged over the ranks (one all-reduce), and each rank's augmentation stream re-derived."""
         if not self.enabled:
             return ok, stopping
-        flags = torch.stack([(~ok).float(), torch.tensor(float(stop.requested()), device=ok.device)])
+        asked = [float(stop.requested()), float(stop.budget is not None and stop.budget.was_spent)]
+        flags = torch.cat([(~ok).float().view(1), torch.tensor(asked, device=ok.device)])
         pending = [state.ada.sign_sum.view(1)] if state.ada is not None else []  # --augment ada's signs, summed
         packed = torch.cat([meter.sums, *pending, flags.to(meter.sums.device)])
         tdist.all_reduce(packed)
         meter.sums.copy_(packed[: len(meter.sums)] / self.world)
         if state.ada is not None:  # all on rank 0, whose checkpoints (at logging boundaries) so hold every rank's
             state.ada.sign_sum.fill_(packed[len(meter.sums)] if self.is_main else 0.0)
-        not_finite, stops = packed[-2:].tolist()
+        not_finite, stops, budget_spent = packed[-3:].tolist()
+        if stop.budget is not None:  # each rank's clock differs a little: the budget is spent when one rank's is
+            stop.budget.was_spent = budget_spent > 0
         self.reseed(state)
         return not_finite == 0, stops > 0
 

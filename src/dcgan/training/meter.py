@@ -41,6 +41,10 @@ class IntervalMeter:
         self.steps, self.images = 0, 0
         return means, images, seconds
 
+    def running(self) -> float:
+        """Seconds since the interval's clock started (training time not yet read)."""
+        return time.perf_counter() - self.started
+
     def restart_clock(self) -> None:
         """Start timing now (after work that is not training: snapshots, evaluation, a rollback)."""
         self.started = time.perf_counter()

@@ -1,8 +1,8 @@
 """When training stops early: SIGINT/SIGTERM, or a `should_stop` callback from a Python caller.
 
 The signal handler only sets a flag; the loop checks it at step boundaries, saves a checkpoint and
-leaves cleanly. A second Ctrl+C leaves at once. Benchmarks and notebooks pass `should_stop` (for
-example a time budget) instead of sending themselves a signal.
+leaves cleanly. A second Ctrl+C leaves at once. Notebooks pass `should_stop` instead of sending
+themselves a signal; `--max-minutes` (`TimeBudget`) ends a run after that much training time.
 """
 
 from __future__ import annotations
@@ -29,11 +29,28 @@ def signals_taken() -> int:
     return _TAKEN[0]
 
 
-class StopRequest:
-    """A context manager that installs the signal handlers; `requested()` is checked once per step."""
+class TimeBudget:
+    """`--max-minutes`: spent once the run has trained `seconds` (None: never). `trained()` gives the run's
+    training seconds so far: steps only (not packing, evaluations or snapshots), across resumes, as
+    metrics.jsonl's `elapsed` counts them."""
 
-    def __init__(self, should_stop: Callable[[], bool] | None = None) -> None:
+    def __init__(self, seconds: float | None, trained: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self.trained = trained
+        self.was_spent = False  # latched: the run ends on its budget (under torchrun, as all ranks agree)
+
+    def spent(self) -> bool:
+        self.was_spent = self.was_spent or (self.seconds is not None and self.trained() >= self.seconds)
+        return self.was_spent
+
+
+class StopRequest:
+    """A context manager that installs the signal handlers; `requested()` is checked once per step.
+    should_stop: a caller's callback; budget: the run's time budget (either True stops training)."""
+
+    def __init__(self, should_stop: Callable[[], bool] | None = None, budget: TimeBudget | None = None) -> None:
         self.should_stop = should_stop
+        self.budget = budget
         self.signalled = False
         self.count = 0
         self._previous: dict[int, Any] = {}
@@ -63,7 +80,9 @@ class StopRequest:
             self._interruptible = False
 
     def requested(self) -> bool:
-        return self.signalled or (self.should_stop is not None and bool(self.should_stop()))
+        if self.signalled or (self.should_stop is not None and bool(self.should_stop())):
+            return True
+        return self.budget is not None and self.budget.spent()
 
     def __enter__(self) -> StopRequest:
         for s in (signal.SIGINT, signal.SIGTERM):

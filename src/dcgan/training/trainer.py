@@ -40,7 +40,7 @@ from .meter import IntervalMeter, all_finite, weights_finite
 from .rundir import BEST_CHECKPOINT, MetricsLog, RunDir
 from .snapshots import Snapshots
 from .state import TrainState
-from .stop import Interrupted, StopRequest
+from .stop import Interrupted, StopRequest, TimeBudget
 
 SMALL_DATA = 5000  # below this many images, training recommends DiffAugment
 MAX_ROLLBACKS = 3
@@ -54,6 +54,7 @@ def train(
     max_steps: int | None = None,
     cache_dir: str | Path | None = None,
     should_stop: Callable[[], bool] | None = None,
+    max_seconds: float | None = None,
 ) -> Path:
     """Train per `config` into the run directory `out_dir` and return its path.
 
@@ -61,13 +62,17 @@ def train(
     RESUME_MAY_CHANGE settings are taken from `config`); a run without a checkpoint yet starts again
     from step 0 with its saved config. max_steps: stop after this many optimisation steps in total
     (None: all epochs). cache_dir: where packed stores live (None: the user cache). should_stop:
-    called once per step; True stops training like Ctrl+C (checkpoint, report, return).
+    called once per step; True stops training like Ctrl+C (checkpoint, report, return). max_seconds: the
+    time budget (`--max-minutes`): the run ends once it has trained this long in total, over its resumes
+    (training time: metrics.jsonl's `elapsed`, without packing, evaluations or snapshots); resuming it with
+    a larger budget goes on.
     One process at a time writes a run directory: a second one is refused while the first runs.
     Under torchrun, every process calls this; rank 0 writes the run (training/distributed.py).
     """
     run = RunDir(out_dir)
     with distributed.session(config.device) as dist, dist.main_holds(run):  # rank 0 checks --out, holds its lock
-        return run_training(run, config, resume, progress and dist.is_main, max_steps, cache_dir, should_stop)
+        limits = (max_steps, max_seconds)
+        return run_training(run, config, resume, progress and dist.is_main, limits, cache_dir, should_stop)
 
 
 def run_training(
@@ -75,11 +80,11 @@ def run_training(
     config: TrainConfig,
     resume: bool,
     progress: bool,
-    max_steps: int | None,
+    limits: tuple[int | None, float | None],
     cache_dir: str | Path | None,
     should_stop: Callable[[], bool] | None,
 ) -> Path:
-    """`train` with the run directory locked: the setup, the loop, the finish."""
+    """`train` with the run directory locked: the setup, the loop, the finish. limits: (max_steps, max_seconds)."""
     from ..data import open_store, source_channels
     from ..data.batches import DeviceBatches
 
@@ -97,7 +102,7 @@ def run_training(
     condition = attach_labels(config, data)  # a conditional run's labels (None: unconditional)
     if resume_from is not None:
         dist.agree(functools.partial(check_same_images, resume_from, data, config.data))
-    total_steps = min(data.steps_per_epoch * config.epochs, max_steps or math.inf)
+    total_steps = min(data.steps_per_epoch * config.epochs, limits[0] or math.inf)
     snapshot_epochs = config.snapshot_epochs(data.num_images)
     warn_about_recipe(config, data.num_images, fresh=resume_from is None)
 
@@ -124,18 +129,15 @@ def run_training(
         run.write_config(config)
 
     dist.wrap(state)  # under torchrun: DistributedDataParallel for the training step
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        start = min(state.counters.step, total_steps)
-        bar = tqdm(total=total_steps, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr, desc="train")
+    meter, c = IntervalMeter(device), state.counters
+    budget = TimeBudget(limits[1], lambda: c.train_seconds + meter.running())  # --max-minutes
+    if budget.spent():  # a resumed run whose time is spent: nothing to train
+        total_steps = c.step
+    bar = progress_bar(total_steps, c.step) if progress else None
     evaluation = (state, snapshots, log, eval_metrics, progress, bar)  # evaluate_and_keep_best's arguments
-    meter = IntervalMeter(device)
-    c = state.counters
     interrupted = False
     saved_at, checkpoint_due = time.monotonic(), False  # the last checkpoint, for --checkpoint-minutes
-    with StopRequest(should_stop) as stop:
+    with StopRequest(should_stop, budget) as stop:
         try:
             while c.step < total_steps and c.epoch < config.epochs:
                 # Fetch training data: this epoch's permutation, sliced on the device.
@@ -206,7 +208,7 @@ def run_training(
                     saved_at, checkpoint_due = time.monotonic(), False
                     meter.restart_clock()
                 if stopping:
-                    interrupted = True
+                    interrupted = not budget.was_spent  # the time budget ends the run as its last step would
                     break
         finally:
             if bar is not None:
@@ -217,9 +219,34 @@ def run_training(
     if not last or last[-1].name != checkpoint_name(c.step):
         state.checkpoint(run.path, snapshots.data_identity(), final=not interrupted)
     snapshots.finish(log, selection_metric(eval_metrics))
-    if interrupted:
-        print(f"stopped at step {c.step}; resume with: dcgan train --out {run} --resume", file=sys.stderr)
+    say_how_it_ended(run, c.step, c.train_seconds, interrupted, budget)
     return run.path
+
+
+def say_how_it_ended(run: RunDir, step: int, seconds: float, interrupted: bool, budget: TimeBudget) -> None:
+    """On stderr, when the run ended before its epochs: stopped (how to resume) or its time budget spent."""
+    if interrupted:
+        print(f"stopped at step {step}; resume with: dcgan train --out {run} --resume", file=sys.stderr)
+    elif budget.was_spent:
+        print(
+            f"--max-minutes: time budget spent ({seconds / 60:.2f} minutes of training, step {step}); "
+            f"to train on: dcgan train --out {run} --resume --max-minutes M (a larger M)",
+            file=sys.stderr,
+        )
+
+
+def progress_bar(total_steps: int, step: int) -> Any:
+    """The step progress bar on stderr (tqdm), starting at `step` of `total_steps`."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total_steps,
+        initial=min(step, total_steps),
+        unit="step",
+        dynamic_ncols=True,
+        file=sys.stderr,
+        desc="train",
+    )
 
 
 def check_run(run: RunDir, config: TrainConfig, resume: bool) -> tuple[TrainConfig, Checkpoint | None]:
