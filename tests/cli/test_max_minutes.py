@@ -62,7 +62,7 @@ def test_the_run_ends_when_its_training_time_is_spent_and_a_larger_budget_trains
 
 
 def test_a_budget_that_is_not_positive_is_a_one_line_error(tmp_path: Path) -> None:
-    for bad in ("0", "-1", "ten"):
+    for bad in ("0", "-1", "ten", "nan", "inf"):
         proc = dcgan("train", *TINY, "--max-minutes", bad, "--out", str(tmp_path / "run"))
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode == 2 and len(lines) == 1 and "--max-minutes" in lines[0], (bad, proc.stderr)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..config import DEFAULT_PRESET, PRESET_EVIDENCE, PRESETS, PUBLISHED, TrainConfig, flag_name
+from .inverse import finite
 
 # Flags spelled out on `train` with their own types; every other TrainConfig field gets a flag from its metadata.
 EXPLICIT = {"data", "size", "epochs", "batch_size", "limit", "seed", "device", "extra"}
@@ -132,6 +133,7 @@ def prepare(
     "--max-minutes",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
+    callback=finite,
     help="Stop after this many minutes of training in total (over --resume; not counting data packing, "
     "evaluations or grids), with a final checkpoint; resume with a larger value to train on.",
 )
