@@ -50,7 +50,7 @@ EVAL_FIELDS = ("num_fake", "num_real", "split", "feature_network", "fashion_netw
 TRAINING_FIELDS = (
     "loss", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "ema_half_life", "spectral_norm", "r1_gamma",
     "augment", "ada_target", "ada_speed", "real_label", "init", "amp", "seed", "d_channels", "g_channels",
-    "mlp_hidden", "class_loss",
+    "mlp_hidden", "class_loss", "class_loss_g",
 )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ Z_DISTS = ("normal", "uniform")
 INITS = ("dcgan", "keras")
 LOGGERS = ("none", "tensorboard")  # --log: mirrors of metrics.jsonl (dcgan.training.loggers)
 SNAPSHOT_IMAGES = 10_000  # automatic --snapshot-every: at least this many images between snapshots
+UNBOUNDED_EPOCHS = 1_000_000  # a new run's epochs under --max-minutes without --epochs: the budget ends it
 BASE_BATCH = 128  # the batch size the published learning rates were tuned for (--lr-scaling)
 AUTO_METRICS = "auto"  # --eval-metrics default: the data decides (TrainConfig.evaluation_plan)
 
@@ -111,6 +112,12 @@ class TrainConfig:
         0.0,
         "conditional runs: weight of an auxiliary classification loss (AC-GAN): D also classifies real images, "
         "G is pushed to make fakes classified as asked (0: off)",
+        at_least=0,
+    )
+    class_loss_g: float | None = setting(
+        None,
+        "with --class-loss: its weight in G's update alone (None: the same as --class-loss); lower trades class "
+        "consistency for variety within each class",
         at_least=0,
     )
 
@@ -215,6 +222,8 @@ class TrainConfig:
         check_augment(self)
         if self.class_loss > 0 and not self.is_conditional():
             raise ConfigError("--class-loss: needs a conditional run; add --conditional (or --attributes), or drop it")
+        if self.class_loss_g is not None and self.class_loss <= 0:
+            raise ConfigError("--class-loss-g: weighs the class loss in G's update; add --class-loss W, or drop it")
         if self.class_loss > 0 and self.arch == "mlp":
             raise ConfigError(
                 "--class-loss: the mlp architecture's D reads the label in its first layer, so a class head there "

@@ -207,6 +207,8 @@ def test_the_class_loss_is_refused_where_it_cannot_work(cli, tmp_path: Path) -> 
     assert code == 2 and "--class-loss: the mlp architecture's D reads the label" in error_line(err)
     code, _, err = train(cli, data, tmp_path / "run", "--conditional", "--class-loss", "-1")
     assert code == 2 and "--class-loss" in error_line(err)
+    code, _, err = train(cli, data, tmp_path / "run", "--conditional", "--class-loss-g", "0.5")
+    assert code == 2 and "--class-loss-g: weighs the class loss in G's update; add --class-loss W" in error_line(err)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
     code, _, err = train(cli, data, tmp_path / "run", "--conditional", "--class-loss", "1")
     assert code == 0, err

@@ -68,3 +68,18 @@ def test_a_budget_that_is_not_positive_is_a_one_line_error(tmp_path: Path) -> No
         assert proc.returncode == 2 and len(lines) == 1 and "--max-minutes" in lines[0], (bad, proc.stderr)
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_without_epochs_the_budget_ends_a_new_run_and_given_epochs_still_end_it_first(tmp_path: Path) -> None:
+    """The preset's 5 epochs are 10 steps of 32 images at batch 16: far fewer than the budget's steps."""
+    few = [a for a in TINY if a not in ("--epochs", "100000")]
+    few[few.index("--limit") + 1] = "32"
+    proc = dcgan("train", *few, "--max-minutes", str(BUDGET_MINUTES), "--out", str(tmp_path / "budget"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "time budget spent" in proc.stderr
+    assert elapsed(tmp_path / "budget")[-1][0] > 10
+    assert json.loads((tmp_path / "budget" / "config.json").read_text())["epochs"] == 1_000_000
+    proc = dcgan("train", *few, "--epochs", "3", "--max-minutes", "5", "--out", str(tmp_path / "epochs"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "time budget spent" not in proc.stderr
+    assert elapsed(tmp_path / "epochs")[-1][0] == 6

@@ -200,6 +200,29 @@ def test_the_class_loss_teaches_d_to_classify_real_images_and_trains_both_networ
         load_generator(plain).discriminator(images[:2], classify=True)
 
 
+@pytest.mark.parametrize("class_loss_g, expected_g", [(None, 2.0), (0.25, 0.25), (0.0, 0.0)])
+def test_class_loss_g_weighs_the_class_loss_in_g_update_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, class_loss_g: float | None, expected_g: float
+) -> None:
+    """--class-loss W weighs D's class loss; --class-loss-g, G's (left out: W too). The gradient that reaches
+    each class-loss term from its update's total loss is that weight."""
+    from dcgan.losses import classification_loss
+    from dcgan.training import trainer
+
+    weights: list[float] = []
+
+    def recorded(class_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        term = classification_loss(class_logits, y)
+        term.register_hook(lambda g: weights.append(float(g)))
+        return term
+
+    monkeypatch.setattr(trainer, "classification_loss", recorded)
+    config = tiny(amp="off", class_loss=2.0, class_loss_g=class_loss_g)
+    train(config, tmp_path / "run", progress=False, max_steps=3)
+    assert weights[0::2] == [2.0] * 3  # D's update
+    assert weights[1::2] == [expected_g] * 3  # G's update
+
+
 def test_classification_loss_is_cross_entropy_for_classes_and_per_attribute_bce() -> None:
     from dcgan.losses import classification_loss
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..config import DEFAULT_PRESET, PRESET_EVIDENCE, PRESETS, PUBLISHED, TrainConfig, flag_name
+from ..config import DEFAULT_PRESET, PRESET_EVIDENCE, PRESETS, PUBLISHED, UNBOUNDED_EPOCHS, TrainConfig, flag_name
 from .inverse import finite
 
 # Flags spelled out on `train` with their own types; every other TrainConfig field gets a flag from its metadata.
@@ -135,7 +135,8 @@ def prepare(
     default=None,
     callback=finite,
     help="Stop after this many minutes of training in total (over --resume; not counting data packing, "
-    "evaluations or grids), with a final checkpoint; resume with a larger value to train on.",
+    "evaluations or grids), with a final checkpoint; resume with a larger value to train on. A new run "
+    "without --epochs trains until the budget is spent (the preset's epochs do not end it).",
 )
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Where packed stores live.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
@@ -193,6 +194,8 @@ def train(
                     f"(the default preset is for Fashion-MNIST; see 'dcgan presets')",
                     err=True,
                 )
+    if saved is None and max_minutes is not None and overrides.get("epochs") is None:
+        config = dataclasses.replace(config, epochs=UNBOUNDED_EPOCHS)  # the time budget, not the preset, ends it
     if dry_run:
         click.echo(config.to_json())
         return

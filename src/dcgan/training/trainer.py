@@ -21,7 +21,7 @@ import torch
 
 from ..augment import DEFAULT_POLICY, AdaptiveAugment, Augment, make_augment
 from ..checkpoint import Checkpoint, checkpoint_name, read_checkpoint
-from ..config import RESUME_MAY_CHANGE, TrainConfig, resolve_data, resume_config, with_resume_record
+from ..config import RESUME_MAY_CHANGE, UNBOUNDED_EPOCHS, TrainConfig, resolve_data, resume_config, with_resume_record
 from ..data.fashion_mnist import KIND as FASHION_KIND
 from ..device import autocast, device_name, precision_summary
 from ..errors import DataError, DivergenceError
@@ -133,7 +133,8 @@ def run_training(
     budget = TimeBudget(limits[1], lambda: c.train_seconds + meter.running())  # --max-minutes
     if budget.spent():  # a resumed run whose time is spent: nothing to train
         total_steps = c.step
-    bar = progress_bar(total_steps, c.step) if progress else None
+    budgeted = total_steps >= data.steps_per_epoch * UNBOUNDED_EPOCHS  # only the time budget ends the run
+    bar = progress_bar(None if budgeted else total_steps, c.step) if progress else None
     evaluation = (state, snapshots, log, eval_metrics, progress, bar)  # evaluate_and_keep_best's arguments
     interrupted = False
     saved_at, checkpoint_due = time.monotonic(), False  # the last checkpoint, for --checkpoint-minutes
@@ -235,13 +236,14 @@ def say_how_it_ended(run: RunDir, step: int, seconds: float, interrupted: bool, 
         )
 
 
-def progress_bar(total_steps: int, step: int) -> Any:
-    """The step progress bar on stderr (tqdm), starting at `step` of `total_steps`."""
+def progress_bar(total_steps: int | None, step: int) -> Any:
+    """The step progress bar on stderr (tqdm), starting at `step` of `total_steps` (None: a time budget ends
+    the run, so the bar counts steps and their rate without a total)."""
     from tqdm import tqdm
 
     return tqdm(
         total=total_steps,
-        initial=min(step, total_steps),
+        initial=step if total_steps is None else min(step, total_steps),
         unit="step",
         dynamic_ncols=True,
         file=sys.stderr,
@@ -301,7 +303,7 @@ def gan_step(
     """One optimisation step of D and then G on `real` (floats in [-1, 1]) and latents `z`; y: for a
     conditional run, (labels of `real`, labels for G's fakes), None otherwise (penalties use real labels).
     With --class-loss W, D also learns to classify the real images and G to have its fakes classified as
-    their labels (AC-GAN's auxiliary loss, weighted by W in both updates).
+    their labels (AC-GAN's auxiliary loss, weighted by W in both updates, or by --class-loss-g in G's).
 
     Returns meter.STATS as a (5,) float tensor on the device: Loss_D, Loss_G, D(x), D(G(z)) before and
     after the D update (as probabilities). Nothing here waits for the host."""
@@ -310,6 +312,7 @@ def gan_step(
     D_real = D if y is None else functools.partial(D, y=y[0])  # D given the labels of what it judges
     D_fake = D if y is None else functools.partial(D, y=y[1])
     w = config.class_loss  # > 0 only in conditional runs (config.validate)
+    w_g = w if config.class_loss_g is None else config.class_loss_g
 
     # (1) Update D: real and fake batches pass D separately (BatchNorm statistics as in S1).
     with autocast(real.device, dtype):
@@ -336,7 +339,7 @@ def gan_step(
         d_fake_after, classes_fake = judge(D_fake, augment(fake, rng), w)
         loss_g = loss.g_loss(d_fake_after.float())
         if classes_fake is not None and y is not None:
-            loss_g = loss_g + w * classification_loss(classes_fake, y[1])
+            loss_g = loss_g + w_g * classification_loss(classes_fake, y[1])
     opt_g.zero_grad(set_to_none=True)
     scaler.scale(loss_g).backward()
     scaler.step(opt_g)
