@@ -2,7 +2,7 @@
 
 The one reproducible path:
 
-    dcgan train --preset fashion-best --batch-size 64 --out runs/pretrained-fashion --seed 0
+    dcgan train --preset fashion-best --max-minutes 10 --out runs/pretrained-fashion --seed 0
     python3 benchmarks/make_pretrained.py --run runs/pretrained-fashion
 
 It measures FID with the project's evaluator (`dcgan evaluate RUN --metrics fid --num 10000`: 10,000
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMAND = "dcgan train --preset fashion-best --batch-size 64 --out runs/pretrained-fashion --seed 0"
+COMMAND = "dcgan train --preset fashion-best --max-minutes 10 --out runs/pretrained-fashion --seed 0"
 
 
 def rebuild_command(args: argparse.Namespace) -> str:
