@@ -78,7 +78,9 @@ def test_the_card_holds_the_measured_fid_and_how_it_was_made() -> None:
     assert domain and inception and all(e["fid"] > 0 for e in inception)
     assert any(e["num_fake"] == 10000 for e in inception)  # the published protocol: 10,000 vs the 10,000 test images
     assert card["command"] == stored["command"]
-    assert card["command"] == "dcgan train --preset fashion-best --max-minutes 10 --out runs/pretrained-fashion --seed 0"
+    assert (
+        card["command"] == "dcgan train --preset fashion-best --max-minutes 10 --out runs/pretrained-fashion --seed 0"
+    )
     assert card["training"]["seed"] == 0 and card["preset"] == "fashion-best"
     assert len(card["data_sha256"]) == 64 and card["steps"] > 0 and card["train_seconds"] > 0
     assert card["torch_version"] and card["provenance"] == PROVENANCE
