@@ -79,6 +79,11 @@ def test_without_epochs_the_budget_ends_a_new_run_and_given_epochs_still_end_it_
     assert "time budget spent" in proc.stderr
     assert elapsed(tmp_path / "budget")[-1][0] > 10
     assert json.loads((tmp_path / "budget" / "config.json").read_text())["epochs"] == 1_000_000
+    before = {p.name: p.read_bytes() for p in list_checkpoints(tmp_path / "budget")}
+    proc = dcgan("train", "--out", str(tmp_path / "budget"), "--resume")  # no budget: it would never end
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "give --max-minutes M" in lines[0], proc.stderr
+    assert {p.name: p.read_bytes() for p in list_checkpoints(tmp_path / "budget")} == before
     proc = dcgan("train", *few, "--epochs", "3", "--max-minutes", "5", "--out", str(tmp_path / "epochs"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "time budget spent" not in proc.stderr

@@ -182,6 +182,13 @@ def train(
         run_dir.check_unlocked()
     saved = run_dir.saved_config() if resume else None
     if saved is not None:
+        if saved.epochs >= UNBOUNDED_EPOCHS and not (max_minutes or max_steps or overrides.get("epochs")):
+            from ..errors import ConfigError
+
+            raise ConfigError(  # its length was its time budget: without one it would train until stopped
+                f"--resume: {out} was trained to a time budget; give --max-minutes M (a larger M trains on), "
+                "--max-steps N or --epochs N"
+            )
         config = resume_config(saved, overrides, preset)
     else:
         config = resolve_config(preset, overrides)
