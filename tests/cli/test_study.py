@@ -294,3 +294,77 @@ def test_a_dry_run_lists_the_runs_and_writes_nothing(fashion: Path, tmp_path: Pa
     code, _, err = invoke("study", "--data", str(fashion), "--limits", "16", "--out", str(out), "--dry-run",
                           "--device", "bogus")  # fmt: skip
     assert "--device bogus: unknown device" in one_error_line(code, err) and not out.exists()
+
+
+def test_jobs_trains_runs_side_by_side_to_the_same_numbers(
+    study: tuple[Path, str], fashion: Path, tmp_path: Path
+) -> None:
+    """--jobs 2: the same runs, each trained and evaluated in a worker process, give the sequential study's
+    steps and metrics, and the same tables."""
+    one_by_one, _ = study
+    out = tmp_path / "s"
+    code, _, err = invoke("study", "--data", str(fashion), *STUDY, "--jobs", "2", "--out", str(out))
+    assert code == 0, err
+    assert "study: 8 runs to go, 2 at a time, " in err and err.count("study [") == 8, err
+    side, seq = (json.loads((d / "study.json").read_text()) for d in (out, one_by_one))
+    assert [r["name"] for r in side["runs"]] == [r["name"] for r in seq["runs"]]
+    for a, b in zip(side["runs"], seq["runs"], strict=True):
+        assert (a["status"], a["step"], a["images"]) == ("done", b["step"], b["images"]), a
+        assert a["metrics"]["fid_fashion"] == pytest.approx(b["metrics"]["fid_fashion"], rel=1e-4), (a, b)
+    assert len(side["summary"]) == len(seq["summary"]) == 4
+    assert (out / "study.png").is_file() and (out / "grids.png").is_file()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(p.name for p in (one_by_one / "runs").iterdir())
+
+
+def test_a_signal_stops_runs_side_by_side_and_the_same_command_continues(fashion: Path, tmp_path: Path) -> None:
+    """SIGTERM to `dcgan study --jobs 2` (the workers are in their own process group): every run in progress
+    saves a checkpoint and stops, the study exits 130 with both runs recorded as training; the same command
+    resumes both and finishes them."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dcgan.study.runner import last_checkpoint
+
+    out = tmp_path / "s"
+    args = [a for a in TINY if a not in ("--steps", "3")]
+    cmd = [sys.executable, "-m", "dcgan.cli", "study", "--data", str(fashion), "--limits", "16,32", *args,
+           "--seconds", "6", "--jobs", "2", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    logs = [out / "runs" / name / "metrics.jsonl" for name in ("16-none-seed0", "32-none-seed0")]
+    deadline = time.monotonic() + 120
+    while not all(p.is_file() and p.stat().st_size > 0 for p in logs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "study interrupted" in err and "Traceback" not in err, err
+    state = json.loads((out / "study.json").read_text())
+    assert [(r["name"], r["status"]) for r in state["runs"]] == [
+        ("16-none-seed0", "training"),
+        ("32-none-seed0", "training"),
+    ]
+    stopped = {}
+    for name in ("16-none-seed0", "32-none-seed0"):  # each saved a checkpoint as it stopped, short of its budget
+        ck = last_checkpoint(out / "runs" / name)
+        assert ck is not None and 1 <= ck["step"] and ck["train_seconds"] < 6, (name, ck)
+        stopped[name] = ck["step"]
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("resuming ") == 2, done.stderr
+    runs = json.loads((out / "study.json").read_text())["runs"]
+    assert [(r["name"], r["status"]) for r in runs] == [("16-none-seed0", "done"), ("32-none-seed0", "done")]
+    assert all(r["train_seconds"] >= 6 and math.isfinite(r["metrics"]["fid_fashion"]) for r in runs), runs
+    assert all(r["step"] > stopped[r["name"]] for r in runs), (runs, stopped)
+
+
+def test_jobs_in_a_dry_run_and_out_of_range(fashion: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    code, _, err = invoke("study", "--data", str(fashion), "--limits", "16,32", "--steps", "3", "--jobs", "2",
+                          "--out", str(out), "--dry-run", "--no-progress")  # fmt: skip
+    assert code == 0 and "dry run: 2 runs, 2 at a time, on 60 images" in err, err
+    code, _, err = invoke("study", "--data", str(fashion), "--limits", "16", "--steps", "3", "--jobs", "0",
+                          "--out", str(out))  # fmt: skip
+    assert code == 2 and "--jobs" in err and not out.exists(), err

@@ -310,3 +310,11 @@ def summarise(records: Sequence[Mapping[str, Any]], settings: Settings) -> list[
                 if k in LOWER_IS_BETTER and k in base and base[k]["mean"] > 0
             }
     return rows
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One run in a few words: steps, seconds, images, metrics."""
+    values = ", ".join(f"{k} {v:.4g}" for k, v in record.get("metrics", {}).items() if k != "kid_std")
+    return f"{record.get('step', 0)} steps, {record.get('train_seconds', 0.0):.1f} s, {record['images']} images" + (
+        f"; {values}" if values else ""
+    )

@@ -29,6 +29,7 @@ from .plan import (
     Settings,
     check_limits,
     check_same_study,
+    describe,
     metric_values,
     summarise,
 )
@@ -167,6 +168,16 @@ class Study:
         atomic_write(self.out / STUDY_JSON, json.dumps(state, indent=2) + "\n")
         atomic_write(self.out / "study.md", markdown(state))
 
+    def detached(self) -> Study:
+        """A copy for a worker process (`--jobs`): the settings and the data's size, no records."""
+        copy = Study(self.settings, self.out, self.device, self.cache_dir, progress=False)
+        copy.data_size = self.data_size
+        return copy
+
+    def trained(self, run: Run) -> dict[str, Any]:
+        """What the run's newest checkpoint says: step, images seen, training seconds, images trained on."""
+        return last_checkpoint(self.out / "runs" / run.name) or {}
+
     # One run.
     def train(self, run: Run) -> None:
         """Train `run` until its budget is spent (resuming its folder when it has one)."""
@@ -237,7 +248,7 @@ class Study:
                 self.records[run.name] = record
                 self.save()
                 self.train(run)
-            record.update(last_checkpoint(self.out / "runs" / run.name) or {}, status="trained")
+            record.update(self.trained(run), status="trained")
             self.records[run.name] = record
             self.save()
             result = self.evaluate(run)
@@ -271,14 +282,6 @@ def last_checkpoint(folder: Path) -> dict[str, Any] | None:
     return None
 
 
-def describe(record: dict[str, Any]) -> str:
-    """One run in a few words: steps, seconds, images, metrics."""
-    values = ", ".join(f"{k} {v:.4g}" for k, v in record.get("metrics", {}).items() if k != "kid_std")
-    return f"{record.get('step', 0)} steps, {record.get('train_seconds', 0.0):.1f} s, {record['images']} images" + (
-        f"; {values}" if values else ""
-    )
-
-
 def run_study(
     settings: Settings,
     out: str | Path,
@@ -287,9 +290,11 @@ def run_study(
     progress: bool = True,
     say: Callable[[str], None] | None = None,
     dry_run: bool = False,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run (or continue) the study in `out` and return its state (what study.json holds). dry_run: check
-    everything (flags, recipe, data, limits, a study already in `out`), say the runs, write nothing."""
+    everything (flags, recipe, data, limits, a study already in `out`), say the runs, write nothing.
+    jobs: runs trained at once, each in its own process (`dcgan.study.parallel`)."""
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     out = Path(out)
     saved = load_study(out)
@@ -299,7 +304,10 @@ def run_study(
     study.check()  # before the folder is created: a refused study leaves nothing behind
     if dry_run:
         runs = settings.runs()
-        say(f"dry run: {len(runs)} runs on {study.data_size} images of {settings.data}; nothing written to {out}")
+        at_once = f", {min(jobs, len(runs))} at a time," if jobs > 1 else ""
+        say(
+            f"dry run: {len(runs)} runs{at_once} on {study.data_size} images of {settings.data}; nothing written to {out}"
+        )
         for run in runs:
             say(f"  {run.name}: {study.images(run)} images")
         return study.state()
@@ -310,7 +318,12 @@ def run_study(
             study.records = {r["name"]: r for r in saved.get("runs", []) if isinstance(r, dict) and "name" in r}
         study.save()
         try:
-            study.run_all(say)
+            if jobs > 1:
+                from .parallel import run_side_by_side
+
+                run_side_by_side(study, study.detached(), say, jobs)
+            else:
+                study.run_all(say)
         except KeyboardInterrupt:
             say(f"study interrupted: what is finished is kept; rerun the same command to continue ({out})")
             with contextlib.suppress(Exception):
