@@ -101,7 +101,7 @@ def run_side_by_side(study: Any, worker_study: Any, say: Callable[[str], None], 
         return
     threads, workers = worker_threads(jobs), min(jobs, len(todo))
     say(f"study: {len(todo)} runs to go, {workers} at a time, {threads} CPU thread(s) each")
-    pending: dict[Future[Any], tuple[str, float]] = {}
+    pending: dict[Future[Any], tuple[Any, float]] = {}
     stops = 0
     with _signals_interrupt():
         pool = ProcessPoolExecutor(
@@ -112,15 +112,12 @@ def run_side_by_side(study: Any, worker_study: Any, say: Callable[[str], None], 
                 try:
                     while todo and len(pending) < workers and not stops:
                         run = todo.pop(0)
-                        _begin(study, run)
-                        pending[pool.submit(train_and_evaluate, worker_study, run.name)] = (
-                            run.name,
-                            time.perf_counter(),
-                        )
+                        study.begin(run)
+                        pending[pool.submit(train_and_evaluate, worker_study, run.name)] = (run, time.perf_counter())
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        name, started = pending.pop(future)
-                        if not _record(study, name, _outcome(future, name), started, say):
+                        run, started = pending.pop(future)
+                        if not _record(study, run, _outcome(future, run.name), started, say):
                             raise KeyboardInterrupt  # a worker was stopped by a signal of its own: stop them all
                 except KeyboardInterrupt:
                     stops += 1
@@ -134,33 +131,16 @@ def run_side_by_side(study: Any, worker_study: Any, say: Callable[[str], None], 
         raise KeyboardInterrupt
 
 
-def _record(study: Any, name: str, outcome: dict[str, Any] | None, started: float, say: Callable[[str], None]) -> bool:
+def _record(study: Any, run: Any, outcome: dict[str, Any] | None, started: float, say: Callable[[str], None]) -> bool:
     """Record a finished run as done and say so; False when a signal stopped it (None)."""
-    from .plan import describe, metric_values
+    from .plan import describe
 
     if outcome is None:
         return False
-    runs = [r.name for r in study.settings.runs()]
-    record, result = study.records[name], outcome["result"]
-    record.update(outcome["trained"])
-    record.update(
-        status="done",
-        metrics=metric_values(result),
-        evaluation={k: result.get(k) for k in ("num_fake", "num_real", "split", "feature_network", "seconds")},
-        wall_seconds=round(time.perf_counter() - started, 3),
-    )
-    study.save()
-    say(f"study [{runs.index(name) + 1}/{len(runs)}] {name}: {describe(record)}")
+    record = study.finish(run, outcome["trained"], outcome["result"], started)
+    runs = study.settings.runs()
+    say(f"study [{runs.index(run) + 1}/{len(runs)}] {run.name}: {describe(record)}")
     return True
-
-
-def _begin(study: Any, run: Any) -> None:
-    """Record a run as training (kept as "trained" when it was trained before a kill took its evaluation)."""
-    record = {"name": run.name, "limit": run.limit, "augment": run.augment, "seed": run.seed}
-    record.update(status="training", images=study.images(run), folder=f"runs/{run.name}")
-    if study.records.get(run.name, {}).get("status") != "trained":
-        study.records[run.name] = record
-        study.save()
 
 
 def _outcome(future: Any, name: str) -> dict[str, Any] | None:

@@ -233,6 +233,32 @@ class Study:
             cache_dir=self.cache_dir,
         )
 
+    def begin(self, run: Run) -> bool:
+        """Record `run` as training, unless it was trained before a kill took its evaluation (False: keep that)."""
+        if self.records.get(run.name, {}).get("status") == "trained":
+            return False
+        record = {"name": run.name, "limit": run.limit, "augment": run.augment, "seed": run.seed}
+        self.records[run.name] = record | {
+            "status": "training",
+            "images": self.images(run),
+            "folder": f"runs/{run.name}",
+        }
+        self.save()
+        return True
+
+    def finish(self, run: Run, trained: dict[str, Any], result: dict[str, Any], started: float) -> dict[str, Any]:
+        """Record `run` as done: `trained` (its checkpoint's figures), `result`'s metrics, the wall time."""
+        record = self.records[run.name]
+        record.update(trained)
+        record.update(
+            status="done",
+            metrics=metric_values(result),
+            evaluation={k: result.get(k) for k in ("num_fake", "num_real", "split", "feature_network", "seconds")},
+            wall_seconds=round(time.perf_counter() - started, 3),
+        )
+        self.save()
+        return record
+
     def run_all(self, say: Callable[[str], None]) -> None:
         runs = self.settings.runs()
         for i, run in enumerate(runs, 1):
@@ -242,23 +268,11 @@ class Study:
                 say(f"{head}: done before, skipped ({describe(record)})")
                 continue
             started = time.perf_counter()
-            record = {"name": run.name, "limit": run.limit, "augment": run.augment, "seed": run.seed}
-            record.update(status="training", images=self.images(run), folder=f"runs/{run.name}")
-            if self.records.get(run.name, {}).get("status") != "trained":
-                self.records[run.name] = record
-                self.save()
+            if self.begin(run):
                 self.train(run)
-            record.update(self.trained(run), status="trained")
-            self.records[run.name] = record
+            self.records[run.name].update(self.trained(run), status="trained")
             self.save()
-            result = self.evaluate(run)
-            record.update(
-                status="done",
-                metrics=metric_values(result),
-                evaluation={k: result.get(k) for k in ("num_fake", "num_real", "split", "feature_network", "seconds")},
-                wall_seconds=round(time.perf_counter() - started, 3),
-            )
-            self.save()
+            record = self.finish(run, {}, self.evaluate(run), started)
             say(f"{head}: {describe(record)}")
 
 
