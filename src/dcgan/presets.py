@@ -52,8 +52,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "faces-64-best": dict(data="celeba", size=64, channels=3, arch="dcgan", batch_size=64, epochs=10),
     # A few hundred face photos (S3's setting): faces-64-best with DiffAugment on every D input and
     # enough epochs for ~250,000 images seen at 400 images; grids and checkpoints every 25 epochs.
-    # DiffAugment follows its paper's small-data setting; in our three-seed runs of 2,000 steps on
-    # 100-1,000 images it did not help yet (benchmarks/RESULTS.md): not yet backed by our numbers.
+    # DiffAugment follows its paper's small-data setting; in our three-seed Fashion-MNIST runs it did not help
+    # at 2,000 steps, and at 12,000 steps adaptive augmentation helped on 100 images only (benchmarks/RESULTS.md):
+    # not yet backed by our numbers.
     "small-faces": dict(
         size=64,
         channels=3,
@@ -78,6 +79,7 @@ PRESET_EVIDENCE = {
     "fashion-cond": "measured at 10 CPU minutes (10,000 samples): FID 17.13 vs 19.26 and 20.20 for fashion-best, "
     "class consistency 91.6% (93.3% with G's class-loss weight 0.5, FID 20.43; 71.5% without the class loss)",
     "faces-64-best": "carried over from the Fashion-MNIST measurement at batch 64 without measurement on faces",
-    "small-faces": "carried over from the DiffAugment paper; in our three-seed runs of 2,000 steps on 100-1,000 "
-    "images DiffAugment was 13-28% worse than none (long runs unmeasured)",
+    "small-faces": "carried over from the DiffAugment paper without measurement on faces; on 100-1,000 Fashion-MNIST "
+    "images (three seeds) DiffAugment was 13-28% worse than none at 2,000 steps; at 12,000 steps ADA was @@G@@ better "
+    "on 100 images and @@L@@ worse on 500-1,000",
 }

@@ -3,6 +3,7 @@ checked by its numbers and files; rerun, resume, refusal of another study, and b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -368,3 +369,43 @@ def test_jobs_in_a_dry_run_and_out_of_range(fashion: Path, tmp_path: Path) -> No
     code, _, err = invoke("study", "--data", str(fashion), "--limits", "16", "--steps", "3", "--jobs", "0",
                           "--out", str(out))  # fmt: skip
     assert code == 2 and "--jobs" in err and not out.exists(), err
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc: Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_killed_outright_is_a_one_line_error_naming_its_run(fashion: Path, tmp_path: Path) -> None:
+    """kill -9 of one `--jobs` worker (as the kernel's out-of-memory killer does): the study ends with one
+    line naming the run, and what it wrote stays readable for the rerun."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "s"
+    args = [a for a in TINY if a not in ("--steps", "3")]
+    cmd = [sys.executable, "-m", "dcgan.cli", "study", "--data", str(fashion), "--limits", "16,32", *args,
+           "--seconds", "5", "--jobs", "2", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out / "runs" / "16-none-seed0" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and log.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    trainer = [
+        pid for pid in children(proc.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    ]
+    assert trainer, children(proc.pid)
+    os.kill(trainer[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 2 and "Traceback" not in err, err
+    last = [line for line in err.strip().splitlines() if line.strip()][-1]
+    assert last.startswith("error: study: the process training ") and "ended abruptly" in last, err
+    state = json.loads((out / "study.json").read_text())
+    assert {r["name"] for r in state["runs"]} == {"16-none-seed0", "32-none-seed0"}

@@ -1,7 +1,8 @@
 """`dcgan study --jobs N`: N runs side by side, each in its own process with 1/N of the CPU's threads.
 
-A small model does not use two cores well (on the project's 2-core CPU, `fashion-best` at batch 32 trains
-24 steps/s with both threads and 27 steps/s with one thread beside another such run), so a study of many
+A small model does not use two cores well (on the project's 2-core CPU, `fashion-best` at batch 32 on 100
+images trained 24 steps/s alone with both threads, and 28 steps/s with one thread while another run trained
+beside it: benchmarks/RESULTS.md, small data at 12,000 steps), so a study of many
 small runs finishes sooner with its runs side by side than one after another. Each worker is a fresh
 (spawned) process that trains one run and evaluates it, exactly as the sequential study does; only the
 parent writes study.json, as each run finishes.
