@@ -280,7 +280,7 @@ def warn_about_recipe(config: TrainConfig, num_images: int, fresh: bool) -> None
             f"warning: only {num_images} training images: D will overfit them in a long run; add --augment ada "
             "(adaptive augmentation: DiffAugment's transforms only as often as D's overfitting calls for), "
             f"--augment {DEFAULT_POLICY} (DiffAugment) or use --preset small-faces; at 12,000 steps ADA gave a "
-            "@@G@@ lower FID on 100 Fashion-MNIST images and none yet on 500 or 1,000 (benchmarks/RESULTS.md, small data)",
+            "17% lower FID on 100 Fashion-MNIST images and no gain yet on 500 or 1,000 (benchmarks/RESULTS.md, small data)",
             file=sys.stderr,
         )
     if config.loss == "wgan-gp" and config.d_batchnorm and config.arch != "mlp":
