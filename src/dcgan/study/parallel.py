@@ -71,9 +71,8 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def train_and_evaluate(study: Any, name: str) -> dict[str, Any] | None:
-    """In a worker: train the run called `name` to its budget and evaluate it; None when a signal stopped it."""
-    run = next(r for r in study.settings.runs() if r.name == name)
+def train_and_evaluate(study: Any, run: Any) -> dict[str, Any] | None:
+    """In a worker: train `run` to its budget and evaluate it; None when a signal stopped it."""
     try:
         study.train(run)  # KeyboardInterrupt when the trainer took a signal
         trained = study.trained(run)
@@ -91,18 +90,12 @@ def run_side_by_side(study: Any, worker_study: Any, say: Callable[[str], None], 
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-    from .plan import describe
-
-    runs = study.settings.runs()
-    todo = [r for r in runs if study.records.get(r.name, {}).get("status") != "done"]
-    for i, run in enumerate(runs, 1):
-        if run not in todo:
-            say(f"study [{i}/{len(runs)}] {run.name}: done before, skipped ({describe(study.records[run.name])})")
+    todo = study.to_do(say)
     if not todo:
         return
     threads, workers = worker_threads(jobs), min(jobs, len(todo))
     say(f"study: {len(todo)} runs to go, {workers} at a time, {threads} CPU thread(s) each")
-    pending: dict[Future[Any], tuple[Any, float]] = {}
+    pending: dict[Future[Any], tuple[str, Any, float]] = {}
     stops = 0
     with _signals_interrupt():
         pool = ProcessPoolExecutor(
@@ -112,13 +105,13 @@ def run_side_by_side(study: Any, worker_study: Any, say: Callable[[str], None], 
             while todo or pending:
                 try:
                     while todo and len(pending) < workers and not stops:
-                        run = todo.pop(0)
+                        head, run = todo.pop(0)
                         study.begin(run)
-                        pending[pool.submit(train_and_evaluate, worker_study, run.name)] = (run, time.perf_counter())
+                        pending[pool.submit(train_and_evaluate, worker_study, run)] = (head, run, time.perf_counter())
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        run, started = pending.pop(future)
-                        if not _record(study, run, _outcome(future, run.name), started, say):
+                        head, run, started = pending.pop(future)
+                        if not _record(study, head, run, _outcome(future, run.name), started, say):
                             raise KeyboardInterrupt  # a worker was stopped by a signal of its own: stop them all
                 except KeyboardInterrupt:
                     stops += 1
@@ -132,15 +125,15 @@ def run_side_by_side(study: Any, worker_study: Any, say: Callable[[str], None], 
         raise KeyboardInterrupt
 
 
-def _record(study: Any, run: Any, outcome: dict[str, Any] | None, started: float, say: Callable[[str], None]) -> bool:
-    """Record a finished run as done and say so; False when a signal stopped it (None)."""
+def _record(
+    study: Any, head: str, run: Any, outcome: dict[str, Any] | None, started: float, say: Callable[[str], None]
+) -> bool:
+    """Record a finished run as done and say so under `head`; False when a signal stopped it (None)."""
     from .plan import describe
 
     if outcome is None:
         return False
-    record = study.finish(run, outcome["trained"], outcome["result"], started)
-    runs = study.settings.runs()
-    say(f"study [{runs.index(run) + 1}/{len(runs)}] {run.name}: {describe(record)}")
+    say(f"{head}: {describe(study.finish(run, outcome['trained'], outcome['result'], started))}")
     return True
 
 

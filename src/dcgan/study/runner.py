@@ -259,14 +259,19 @@ class Study:
         self.save()
         return record
 
-    def run_all(self, say: Callable[[str], None]) -> None:
-        runs = self.settings.runs()
+    def to_do(self, say: Callable[[str], None]) -> list[tuple[str, Run]]:
+        """The runs not done yet, each with its "study [i/n] name" head; the done ones are said as skipped."""
+        runs, todo = self.settings.runs(), []
         for i, run in enumerate(runs, 1):
-            head = f"study [{i}/{len(runs)}] {run.name}"
-            record = self.records.get(run.name)
+            head, record = f"study [{i}/{len(runs)}] {run.name}", self.records.get(run.name)
             if record is not None and record.get("status") == "done":
                 say(f"{head}: done before, skipped ({describe(record)})")
-                continue
+            else:
+                todo.append((head, run))
+        return todo
+
+    def run_all(self, say: Callable[[str], None]) -> None:
+        for head, run in self.to_do(say):
             started = time.perf_counter()
             if self.begin(run):
                 self.train(run)
